@@ -1,0 +1,39 @@
+# Strata: `make serve` runs the main job, `make test` runs every test. Both set up first.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+STRATA_CUDA ?= AUTO
+STRATA_WERROR ?= OFF
+JOBS ?= $(shell nproc)
+VENV := .venv
+MODEL ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
+PROMPT ?= Write a short poem about the sea.
+
+.PHONY: setup build test unit-test python-test serve bench clean
+
+setup:
+	@tools/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DSTRATA_CUDA=$(STRATA_CUDA) -DSTRATA_WERROR=$(STRATA_WERROR)
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	$(MAKE) --no-print-directory unit-test python-test
+
+unit-test:
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+python-test:
+	STRATA_BIN=$(BUILD_DIR)/bin/strata $(VENV)/bin/python -m pytest -q tests/python
+
+# Until the HTTP server lands, the main job is a chat completion on the default model.
+serve: build
+	$(BUILD_DIR)/bin/strata generate --model $(MODEL) --chat --prompt "$(PROMPT)" --max-tokens 128
+
+bench: build
+	$(BUILD_DIR)/bin/strata bench --model $(MODEL) --threads $(JOBS) --json bench-cpu.json
+
+clean:
+	rm -rf $(BUILD_DIR)

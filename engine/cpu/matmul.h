@@ -1,0 +1,47 @@
+// Linear layers on the CPU: y = W x for a batch of activation rows, W in its GGUF storage type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/quant_dot.h"
+#include "engine/cpu/thread_pool.h"
+#include "engine/gguf/gguf_file.h"
+
+namespace strata::cpu {
+
+// A [rows x cols] weight matrix (cols contiguous). Q4_0, Q4_1, Q8_0, F16 and F32 are used in
+// place from the mapped file; any other dequantizable type is widened to F32 at load.
+class WeightMatrix {
+ public:
+  WeightMatrix() = default;
+  static WeightMatrix from_tensor(const gguf::TensorInfo& tensor);
+
+  gguf::TensorType type() const { return type_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  const uint8_t* row(int64_t r) const { return data_ + r * row_bytes_; }
+  bool uses_q8_activations() const;
+  // Row r as float32 (for embedding lookups).
+  void dequantize_row(int64_t r, float* out) const;
+
+ private:
+  gguf::TensorType type_ = gguf::TensorType::kF32;
+  int64_t rows_ = 0;
+  int64_t cols_ = 0;
+  size_t row_bytes_ = 0;
+  const uint8_t* data_ = nullptr;
+  std::vector<float> widened_;  // owns the data when the file type had to be widened
+};
+
+// Scratch for activation quantization, reused across calls to avoid allocation per layer.
+struct MatmulScratch {
+  std::vector<BlockQ8> q8;
+};
+
+// x: [n_tokens x W.cols()], y: [n_tokens x W.rows()], both row-major float32.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulScratch& scratch,
+            ThreadPool& pool);
+
+}  // namespace strata::cpu

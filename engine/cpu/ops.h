@@ -1,0 +1,27 @@
+// Elementwise and attention ops of the CPU forward pass (float32 activations, fp16 KV).
+#pragma once
+
+#include <cstdint>
+
+namespace strata::cpu {
+
+// y = x / rms(x) * weight over n elements (sum of squares accumulated in double).
+void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
+
+// Rotary embedding in place on n_heads heads of head_dim, rotating adjacent pairs
+// (x[2i], x[2i+1]) of the first rope_dim dimensions by pos * base^(-2i/rope_dim).
+void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base);
+
+// out = silu(gate) * up.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+constexpr int kMaxHeadDim = 512;
+
+// Causal grouped-query attention of one query token against the first n_keys cached keys.
+// q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); k, v: [n_keys x n_kv_heads x head_dim] fp16; out like q.
+// q and the softmax weights are rounded to fp16 before their products, as llama.cpp's CPU
+// path does with an fp16 cache, so the two stay numerically close.
+void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_keys, int head,
+                         int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
+
+}  // namespace strata::cpu

@@ -1,0 +1,32 @@
+// Dot products between quantized weight rows and 8-bit quantized activations.
+//
+// Activations are quantized per block of 32 to int8 with one scale, as llama.cpp's CPU backend
+// does (its Q8_0/Q8_1 activation blocks, scale rounded to fp16), so our logits track the
+// reference closely. Each kernel has an AVX2 path and a portable scalar path with the same
+// rounding of inputs; only the float summation order differs.
+#pragma once
+
+#include <cstdint>
+
+namespace strata::cpu {
+
+constexpr int kQ8Block = 32;
+
+struct BlockQ8 {
+  float d;       // scale (an fp16 value widened to float)
+  float s;       // d * sum(qs), rounded to fp16 (used by weight types with an offset)
+  int8_t qs[kQ8Block];
+};
+
+// n must be a multiple of 32.
+void quantize_row_q8(const float* x, BlockQ8* y, int64_t n);
+
+// Weight rows in their GGUF block layouts; n_blocks blocks of 32 elements.
+float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
+float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
+float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
+
+float dot_f32(const float* a, const float* b, int64_t n);
+float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
+
+}  // namespace strata::cpu

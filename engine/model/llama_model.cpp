@@ -1,0 +1,131 @@
+#include "engine/model/llama_model.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/common/half.h"
+#include "engine/cpu/ops.h"
+#include "engine/gguf/dequantize.h"
+
+namespace strata::model {
+namespace {
+
+std::vector<float> load_vector(const gguf::GgufFile& f, const std::string& name, int64_t n) {
+  const auto& t = f.tensor(name);
+  if (t.n_elements != static_cast<uint64_t>(n)) {
+    throw gguf::FormatError("'" + f.path() + "': tensor '" + name + "' has " + std::to_string(t.n_elements) +
+                            " elements, expected " + std::to_string(n));
+  }
+  return gguf::dequantize(t);
+}
+
+cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, int64_t rows, int64_t cols) {
+  const auto& t = f.tensor(name);
+  if (t.dims.size() != 2 || t.dims[0] != static_cast<uint64_t>(cols) || t.dims[1] != static_cast<uint64_t>(rows)) {
+    throw gguf::FormatError("'" + f.path() + "': tensor '" + name + "' has the wrong shape (expected " +
+                            std::to_string(cols) + " x " + std::to_string(rows) + ")");
+  }
+  return cpu::WeightMatrix::from_tensor(t);
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(const gguf::GgufFile& file, int n_threads)
+    : config_(ModelConfig::from_gguf(file)), pool_(n_threads) {
+  const auto& c = config_;
+  const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  token_embd_ = load_matrix(file, "token_embd.weight", c.vocab_size, c.n_embd);
+  if (!c.tied_embeddings) output_ = load_matrix(file, "output.weight", c.vocab_size, c.n_embd);
+  output_norm_ = load_vector(file, "output_norm.weight", c.n_embd);
+  layers_.resize(static_cast<size_t>(c.n_layers));
+  for (int i = 0; i < c.n_layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    Layer& l = layers_[static_cast<size_t>(i)];
+    l.attn_norm = load_vector(file, p + "attn_norm.weight", c.n_embd);
+    l.ffn_norm = load_vector(file, p + "ffn_norm.weight", c.n_embd);
+    l.wq = load_matrix(file, p + "attn_q.weight", q_dim, c.n_embd);
+    l.wk = load_matrix(file, p + "attn_k.weight", kv_dim, c.n_embd);
+    l.wv = load_matrix(file, p + "attn_v.weight", kv_dim, c.n_embd);
+    l.wo = load_matrix(file, p + "attn_output.weight", c.n_embd, q_dim);
+    l.w_gate = load_matrix(file, p + "ffn_gate.weight", c.n_ff, c.n_embd);
+    l.w_up = load_matrix(file, p + "ffn_up.weight", c.n_ff, c.n_embd);
+    l.w_down = load_matrix(file, p + "ffn_down.weight", c.n_embd, c.n_ff);
+  }
+}
+
+std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, SequenceKvCache& cache, bool all_logits) {
+  const auto& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t pos0 = cache.length();
+  if (n == 0) throw std::invalid_argument("forward: no tokens");
+  if (pos0 + n > cache.capacity()) {
+    throw std::invalid_argument("forward: " + std::to_string(pos0 + n) + " tokens exceed the cache capacity " +
+                                std::to_string(cache.capacity()));
+  }
+  for (int32_t id : tokens) {
+    if (id < 0 || id >= c.vocab_size) throw std::invalid_argument("forward: token id " + std::to_string(id) + " is out of range");
+  }
+  const int64_t d = c.n_embd;
+  const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
+  const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+  std::vector<float> x(static_cast<size_t>(n * d)), h(x.size()), proj(x.size());
+  std::vector<float> q(static_cast<size_t>(n * q_dim)), attn(q.size());
+  std::vector<float> k(static_cast<size_t>(n * kv_dim)), v(k.size());
+  std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
+
+  for (int64_t t = 0; t < n; ++t) token_embd_.dequantize_row(tokens[t], x.data() + t * d);
+
+  for (int li = 0; li < c.n_layers; ++li) {
+    const Layer& l = layers_[static_cast<size_t>(li)];
+    for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.attn_norm.data(), h.data() + t * d, d, c.rms_eps);
+    cpu::matmul(l.wq, h.data(), n, q.data(), scratch_, pool_);
+    cpu::matmul(l.wk, h.data(), n, k.data(), scratch_, pool_);
+    cpu::matmul(l.wv, h.data(), n, v.data(), scratch_, pool_);
+    for (int64_t t = 0; t < n; ++t) {
+      cpu::rope_adjacent_pairs(q.data() + t * q_dim, c.n_heads, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
+      cpu::rope_adjacent_pairs(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, pos0 + t, c.rope_base);
+      uint16_t* kc = cache.k(li, pos0 + t);
+      uint16_t* vc = cache.v(li, pos0 + t);
+      for (int64_t j = 0; j < kv_dim; ++j) {
+        kc[j] = f32_to_fp16(k[static_cast<size_t>(t * kv_dim + j)]);
+        vc[j] = f32_to_fp16(v[static_cast<size_t>(t * kv_dim + j)]);
+      }
+    }
+    const uint16_t* k_cache = cache.k(li, 0);
+    const uint16_t* v_cache = cache.v(li, 0);
+    pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> scores(static_cast<size_t>(pos0 + n));
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t t = item / c.n_heads;
+        const int head = static_cast<int>(item % c.n_heads);
+        cpu::attention_one_query(q.data() + t * q_dim, k_cache, v_cache, pos0 + t + 1, head, c.n_heads, c.n_kv_heads,
+                                 c.head_dim, attn_scale, scores.data(), attn.data() + t * q_dim);
+      }
+    });
+    cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+
+    for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.ffn_norm.data(), h.data() + t * d, d, c.rms_eps);
+    cpu::matmul(l.w_gate, h.data(), n, gate.data(), scratch_, pool_);
+    cpu::matmul(l.w_up, h.data(), n, up.data(), scratch_, pool_);
+    cpu::swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
+    cpu::matmul(l.w_down, gate.data(), n, proj.data(), scratch_, pool_);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+  }
+  cache.set_length(static_cast<int32_t>(pos0 + n));
+
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t n_out = n - first;
+  for (int64_t t = first; t < n; ++t) {
+    cpu::rms_norm(x.data() + t * d, output_norm_.data(), h.data() + (t - first) * d, d, c.rms_eps);
+  }
+  std::vector<float> logits(static_cast<size_t>(n_out * c.vocab_size));
+  cpu::matmul(c.tied_embeddings ? token_embd_ : output_, h.data(), n_out, logits.data(), scratch_, pool_);
+  return logits;
+}
+
+}  // namespace strata::model

@@ -1,0 +1,14 @@
+#include "engine/runtime/loaded_model.h"
+
+namespace strata::runtime {
+
+LoadedModel LoadedModel::load(const std::string& path, int n_threads) {
+  LoadedModel m;
+  m.file = gguf::GgufFile::open(path);
+  m.tokenizer = tokenizer::Tokenizer::from_gguf(*m.file);
+  m.model = std::make_unique<model::LlamaModel>(*m.file, n_threads);
+  m.chat_template = m.file->get_string("tokenizer.chat_template", "");
+  return m;
+}
+
+}  // namespace strata::runtime

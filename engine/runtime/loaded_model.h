@@ -1,0 +1,23 @@
+// A model file opened for inference: the mapping, its tokenizer, chat template and weights.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/llama_model.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace strata::runtime {
+
+struct LoadedModel {
+  std::unique_ptr<gguf::GgufFile> file;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<model::LlamaModel> model;
+  std::string chat_template;  // tokenizer.chat_template; empty when the file has none
+
+  // Opens `path` and loads everything; throws with a one-line reason on any defect.
+  static LoadedModel load(const std::string& path, int n_threads);
+};
+
+}  // namespace strata::runtime

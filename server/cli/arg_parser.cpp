@@ -1,0 +1,89 @@
+#include "server/cli/arg_parser.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+namespace strata::cli {
+
+void ArgParser::option(const std::string& name, const std::string& value_name, const std::string& help, bool required) {
+  order_.push_back(name);
+  specs_[name] = Spec{value_name, help, required};
+}
+
+void ArgParser::parse(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto spec = specs_.find(arg);
+    if (spec == specs_.end()) throw UsageError("unknown option '" + arg + "' for '" + command_ + "'");
+    if (values_.count(arg)) throw UsageError("option " + arg + " given twice");
+    if (spec->second.value_name.empty()) {
+      values_[arg] = "";
+      continue;
+    }
+    if (i + 1 >= args.size()) throw UsageError("option " + arg + " needs a value (" + spec->second.value_name + ")");
+    values_[arg] = args[++i];
+  }
+  for (const auto& [name, spec] : specs_) {
+    if (spec.required && !values_.count(name)) throw UsageError("missing required option " + name);
+  }
+}
+
+std::string ArgParser::get_string(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+int64_t ArgParser::get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE || v < min || v > max) {
+    throw UsageError("invalid value '" + s + "' for " + name + ": expected an integer in [" + std::to_string(min) +
+                     ", " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
+double ArgParser::get_double(const std::string& name, double fallback, double min, double max) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return fallback;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v) || v < min || v > max) {
+    throw UsageError("invalid value '" + s + "' for " + name + ": expected a number in [" + std::to_string(min) + ", " +
+                     std::to_string(max) + "]");
+  }
+  return v;
+}
+
+std::optional<uint64_t> ArgParser::get_optional_uint(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || s[0] == '-' || *end != '\0' || errno == ERANGE) {
+    throw UsageError("invalid value '" + s + "' for " + name + ": expected a non-negative integer");
+  }
+  return v;
+}
+
+std::string ArgParser::usage() const {
+  std::string out = "usage: strata " + command_ + " [options]\n";
+  for (const auto& name : order_) {
+    const Spec& spec = specs_.at(name);
+    std::string left = "  " + name + (spec.value_name.empty() ? "" : " " + spec.value_name);
+    if (left.size() < 28) left.resize(28, ' ');
+    out += left + " " + spec.help + (spec.required ? " (required)" : "") + "\n";
+  }
+  return out;
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,51 @@
+// A small command-line parser: `--name value` options and `--flag` switches, each declared
+// with a help line, values validated strictly (a bad value is a UsageError naming the flag).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace strata::cli {
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class ArgParser {
+ public:
+  explicit ArgParser(std::string command) : command_(std::move(command)) {}
+
+  // Declare before parse(). `value_name` empty = a switch without a value.
+  void option(const std::string& name, const std::string& value_name, const std::string& help,
+              bool required = false);
+  void flag(const std::string& name, const std::string& help) { option(name, "", help); }
+
+  // Throws UsageError for unknown options, missing values, repeated or missing required ones.
+  void parse(const std::vector<std::string>& args);
+
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  std::string get_string(const std::string& name, const std::string& fallback = "") const;
+  int64_t get_int(const std::string& name, int64_t fallback, int64_t min, int64_t max) const;
+  double get_double(const std::string& name, double fallback, double min, double max) const;
+  std::optional<uint64_t> get_optional_uint(const std::string& name) const;
+
+  std::string usage() const;
+
+ private:
+  struct Spec {
+    std::string value_name;
+    std::string help;
+    bool required;
+  };
+  std::string command_;
+  std::vector<std::string> order_;
+  std::map<std::string, Spec> specs_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace strata::cli
