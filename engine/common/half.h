@@ -41,11 +41,12 @@ inline uint16_t f32_to_fp16(float f) {
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow to inf
   if (abs < 0x38800000u) {  // subnormal or zero in half
     if (abs < 0x33000000u) return static_cast<uint16_t>(sign);
+    // Units of 2^-24: the 24-bit significand shifted right, rounded to nearest even.
     uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
     int shift = 126 - static_cast<int>(abs >> 23);
-    uint32_t half_mant = mant >> (shift + 1);
-    uint32_t rem = mant & ((1u << (shift + 1)) - 1);
-    uint32_t halfway = 1u << shift;
+    uint32_t half_mant = mant >> shift;
+    uint32_t rem = mant & ((1u << shift) - 1);
+    uint32_t halfway = 1u << (shift - 1);
     if (rem > halfway || (rem == halfway && (half_mant & 1))) ++half_mant;
     return static_cast<uint16_t>(sign | half_mant);
   }

@@ -1,5 +1,6 @@
 #include "engine/cpu/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/common/half.h"
@@ -23,8 +24,10 @@ void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int6
     for (int h = 0; h < n_heads; ++h) {
       float* p = x + static_cast<int64_t>(h) * head_dim + i;
       const float x0 = p[0], x1 = p[1];
-      p[0] = x0 * c - x1 * s;
-      p[1] = x0 * s + x1 * c;
+      // Fused as the reference's compiler fuses it; either form is exact to an ulp, this one
+      // matches llama.cpp bit for bit.
+      p[0] = std::fma(x0, c, -(x1 * s));
+      p[1] = std::fma(x0, s, x1 * c);
     }
     theta *= theta_scale;
   }
@@ -33,6 +36,31 @@ void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int6
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
+
+namespace {
+
+// Attention sums use one fixed order: element i goes to lane i % 16, lanes accumulate in index
+// order and are folded by halves -- the order of one 512-bit vector accumulator and its
+// horizontal add. A fixed order makes results independent of the SIMD width we compile for and
+// of the batch (outputs stay batch-invariant); this one is also the order of llama.cpp's CPU
+// prompt kernels, so on fp16 inputs (whose products are exact in float32) we match them bit for
+// bit, which matters in a model that amplifies rounding differences.
+constexpr int kLanes = 16;
+
+float fold_lanes(const float* lane) {
+  float half[8], quarter[4];
+  for (int i = 0; i < 8; ++i) half[i] = lane[i] + lane[i + 8];
+  for (int i = 0; i < 4; ++i) quarter[i] = half[i] + half[i + 4];
+  return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
+}
+
+float lane_dot_f16(const uint16_t* a, const float* b, int n) {
+  float lane[kLanes] = {};
+  for (int i = 0; i < n; ++i) lane[i % kLanes] += fp16_to_f32(a[i]) * b[i];
+  return fold_lanes(lane);
+}
+
+}  // namespace
 
 void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_keys, int head,
                          int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
@@ -45,21 +73,34 @@ void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, i
 
   float max_score = -INFINITY;
   for (int64_t t = 0; t < n_keys; ++t) {
-    scores[t] = dot_f16_f32(k + t * kv_stride + kv_head * head_dim, q_rounded, head_dim) * scale;
+    scores[t] = lane_dot_f16(k + t * kv_stride + kv_head * head_dim, q_rounded, head_dim) * scale;
     max_score = std::fmax(max_score, scores[t]);
   }
+  // Softmax: exponentials summed per block of 16 lanes, blocks accumulated in double.
   double sum = 0.0;
-  for (int64_t t = 0; t < n_keys; ++t) {
-    scores[t] = std::exp(scores[t] - max_score);
-    sum += scores[t];
+  for (int64_t t0 = 0; t0 < n_keys; t0 += kLanes) {
+    float lane[kLanes] = {};
+    for (int64_t t = t0; t < std::min<int64_t>(n_keys, t0 + kLanes); ++t) {
+      scores[t] = std::exp(scores[t] - max_score);
+      lane[t - t0] = scores[t];
+    }
+    sum += fold_lanes(lane);
   }
   const float inv_sum = static_cast<float>(1.0 / sum);
-  float* oh = out + static_cast<int64_t>(head) * head_dim;
-  for (int d = 0; d < head_dim; ++d) oh[d] = 0.0f;
+  // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
+  float lanes[kLanes][kMaxHeadDim];
+  for (auto& lane : lanes) std::fill(lane, lane + head_dim, 0.0f);
   for (int64_t t = 0; t < n_keys; ++t) {
     const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
     const uint16_t* vt = v + t * kv_stride + kv_head * head_dim;
-    for (int d = 0; d < head_dim; ++d) oh[d] += p * fp16_to_f32(vt[d]);
+    float* lane = lanes[t % kLanes];
+    for (int d = 0; d < head_dim; ++d) lane[d] += p * fp16_to_f32(vt[d]);
+  }
+  float* oh = out + static_cast<int64_t>(head) * head_dim;
+  for (int d = 0; d < head_dim; ++d) {
+    float column[kLanes];
+    for (int l = 0; l < kLanes; ++l) column[l] = lanes[l][d];
+    oh[d] = fold_lanes(column);
   }
 }
 
