@@ -8,6 +8,7 @@ JOBS ?= $(shell nproc)
 VENV := .venv
 MODEL ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
 PROMPT ?= Write a short poem about the sea.
+CMAKE_ARGS ?=
 
 .PHONY: setup build test unit-test python-test serve bench clean
 
@@ -16,7 +17,7 @@ setup:
 
 build: setup
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DSTRATA_CUDA=$(STRATA_CUDA) -DSTRATA_WERROR=$(STRATA_WERROR)
+	  -DSTRATA_CUDA=$(STRATA_CUDA) -DSTRATA_WERROR=$(STRATA_WERROR) $(CMAKE_ARGS)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "engine/common/half.h"
-#include "engine/cpu/quant_dot.h"
+#include "engine/cpu/simd.h"
 
 namespace strata::cpu {
 
@@ -54,10 +54,34 @@ float fold_lanes(const float* lane) {
   return (quarter[0] + quarter[2]) + (quarter[1] + quarter[3]);
 }
 
+// sum_i a[i] * b[i] in lane order; a is fp16, b holds fp16 values widened (so every product is
+// exact and fused and unfused multiply-adds agree).
 float lane_dot_f16(const uint16_t* a, const float* b, int n) {
   float lane[kLanes] = {};
-  for (int i = 0; i < n; ++i) lane[i % kLanes] += fp16_to_f32(a[i]) * b[i];
+  int i = 0;
+#ifdef STRATA_AVX2
+  __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+  for (; i + kLanes <= n; i += kLanes) {
+    lo = _mm256_fmadd_ps(load_fp16x8(a + i), _mm256_loadu_ps(b + i), lo);
+    hi = _mm256_fmadd_ps(load_fp16x8(a + i + 8), _mm256_loadu_ps(b + i + 8), hi);
+  }
+  _mm256_storeu_ps(lane, lo);
+  _mm256_storeu_ps(lane + 8, hi);
+#endif
+  for (; i < n; ++i) lane[i % kLanes] += fp16_value(a[i]) * b[i];
   return fold_lanes(lane);
+}
+
+// lane[0..n) += p * v[0..n) for fp16 v (exact products, as above).
+void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
+  int d = 0;
+#ifdef STRATA_AVX2
+  const __m256 pv = _mm256_set1_ps(p);
+  for (; d + 8 <= n; d += 8) {
+    _mm256_storeu_ps(lane + d, _mm256_fmadd_ps(pv, load_fp16x8(v + d), _mm256_loadu_ps(lane + d)));
+  }
+#endif
+  for (; d < n; ++d) lane[d] += p * fp16_value(v[d]);
 }
 
 }  // namespace
@@ -89,12 +113,10 @@ void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, i
   const float inv_sum = static_cast<float>(1.0 / sum);
   // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
   float lanes[kLanes][kMaxHeadDim];
-  for (auto& lane : lanes) std::fill(lane, lane + head_dim, 0.0f);
+  for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
   for (int64_t t = 0; t < n_keys; ++t) {
     const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
-    const uint16_t* vt = v + t * kv_stride + kv_head * head_dim;
-    float* lane = lanes[t % kLanes];
-    for (int d = 0; d < head_dim; ++d) lane[d] += p * fp16_to_f32(vt[d]);
+    lane_axpy_f16(p, v + t * kv_stride + kv_head * head_dim, lanes[t % kLanes], head_dim);
   }
   float* oh = out + static_cast<int64_t>(head) * head_dim;
   for (int d = 0; d < head_dim; ++d) {

@@ -4,11 +4,7 @@
 #include <cstring>
 
 #include "engine/common/half.h"
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define STRATA_AVX2 1
-#endif
+#include "engine/cpu/simd.h"
 
 namespace strata::cpu {
 namespace {
@@ -16,21 +12,12 @@ namespace {
 float half_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  return fp16_to_f32(h);
+  return fp16_value(h);
 }
 
 float round_to_fp16(float x) { return fp16_to_f32(f32_to_fp16(x)); }
 
 #ifdef STRATA_AVX2
-float hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
-}
-
 // 16 bytes of packed nibbles -> 32 bytes: elements 0..15 (low nibbles), then 16..31 (high).
 __m256i unpack_nibbles(const uint8_t* qs) {
   __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -164,8 +151,7 @@ float dot_f16_f32(const uint16_t* a, const float* b, int64_t n) {
 #ifdef STRATA_AVX2
   __m256 acc = _mm256_setzero_ps();
   for (; i + 8 <= n; i += 8) {
-    __m256 av = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
-    acc = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + i), acc);
+    acc = _mm256_fmadd_ps(load_fp16x8(a + i), _mm256_loadu_ps(b + i), acc);
   }
   sum = hsum(acc);
 #endif

@@ -5,11 +5,34 @@
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model_config.h"
+#ifdef STRATA_WITH_CUDA
+#include "engine/cuda/device.h"
+#endif
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
 
 namespace strata::cli {
+
+namespace {
+
+// The GPUs this build could run on, or why there are none.
+std::string cuda_devices() {
+#ifdef STRATA_WITH_CUDA
+  auto query = cuda::query_devices();
+  if (query.devices.empty()) return "none (" + query.reason + ")";
+  std::string out;
+  for (const auto& d : query.devices) {
+    out += (out.empty() ? "" : ", ") + std::to_string(d.index) + ": " + d.name + " (sm_" +
+           std::to_string(d.compute_major) + std::to_string(d.compute_minor) + ")";
+  }
+  return out;
+#else
+  return "none (built without CUDA)";
+#endif
+}
+
+}  // namespace
 
 int run_info(const Args& args) {
   ArgParser p("info");
@@ -50,6 +73,7 @@ int run_info(const Args& args) {
       {"eos_token_id", tok->eos_id()},
       {"tensor_types", tensor_types},
       {"chat_template", file->has("tokenizer.chat_template")},
+      {"cuda_devices", cuda_devices()},
   };
   if (p.has("--json")) {
     std::puts(info.dump().c_str());

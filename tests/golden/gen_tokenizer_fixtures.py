@@ -13,16 +13,22 @@ The text is decoded with llama.cpp's own llama_detokenize rather than Llama.deto
 Python wrapper reads each piece into a 32-byte buffer (longer pieces come back garbled) and
 strips a leading space after BOS even for vocabularies that never add one.
 
+A model given as MODEL:PRE is first copied with tokenizer.ggml.pre set to PRE and without
+tokenizer.ggml.add_bos_token (so that PRE's default applies): another pre-tokenizer (e.g.
+llama3, qwen2) run over the same vocabulary and merges.
+
 Usage (from the repository root):
-  /tmp/golden-venv/bin/python tests/golden/gen_tokenizer_fixtures.py models/A.gguf [models/B.gguf ...]
-Writes tests/golden/tokenizer/<model file name without .gguf>.json.
+  /tmp/golden-venv/bin/python tests/golden/gen_tokenizer_fixtures.py MODEL[:PRE] ...
+Writes tests/golden/tokenizer/<model file name without .gguf>[.pre-PRE].json.
 """
 
 import ctypes
 import json
 import pathlib
 import sys
+import tempfile
 
+import gguf
 import llama_cpp
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -58,6 +64,23 @@ def sample_ids(n_vocab: int) -> list[int]:
     ids.update(range(0, n_vocab, 97))
     ids.update(range(max(0, n_vocab - 64), n_vocab))
     return sorted(ids)
+
+
+def copy_with_pre_tokenizer(model_path: pathlib.Path, pre: str, out_path: pathlib.Path) -> None:
+    reader = gguf.GGUFReader(model_path)
+    writer = gguf.GGUFWriter(out_path, reader.fields["general.architecture"].contents())
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key in ("general.architecture", "tokenizer.ggml.pre",
+                                              "tokenizer.ggml.add_bos_token"):
+            continue
+        value_type = field.types[0]
+        sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), value_type, sub_type=sub_type)
+    writer.add_string("tokenizer.ggml.pre", pre)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def fixture_for(model_path: pathlib.Path, corpus: list[str]) -> dict:
@@ -97,9 +120,18 @@ def main() -> None:
         sys.exit(__doc__)
     corpus = json.loads((FIXTURE_DIR / "corpus.json").read_text(encoding="utf-8"))
     for arg in sys.argv[1:]:
-        model_path = pathlib.Path(arg)
-        fixture = fixture_for(model_path, corpus)
-        out = FIXTURE_DIR / (model_path.stem + ".json")
+        path, _, pre = arg.partition(":")
+        model_path = pathlib.Path(path)
+        if pre:
+            with tempfile.TemporaryDirectory() as tmp:
+                variant = pathlib.Path(tmp) / model_path.name
+                copy_with_pre_tokenizer(model_path, pre, variant)
+                fixture = fixture_for(variant, corpus)
+            fixture["pre"] = pre
+            out = FIXTURE_DIR / f"{model_path.stem}.pre-{pre}.json"
+        else:
+            fixture = fixture_for(model_path, corpus)
+            out = FIXTURE_DIR / (model_path.stem + ".json")
         out.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         print(f"{out.relative_to(REPO)}: {len(fixture['cases'])} cases, {len(fixture['pieces'])} pieces")
 
