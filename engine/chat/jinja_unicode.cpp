@@ -1,5 +1,7 @@
 #include "engine/chat/jinja_unicode.h"
 
+#include "engine/common/utf8.h"
+
 namespace strata::chat::unicode {
 namespace {
 
@@ -118,20 +120,8 @@ std::u32string decode(std::string_view utf8) {
 void append(std::string& out, char32_t c) {
   if (in_range(c, kEscapedByteBase + 0x80, kEscapedByteBase + 0xFF)) {
     out += static_cast<char>(c - kEscapedByteBase);
-  } else if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
   } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
+    append_utf8(out, c);
   }
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/common/utf8.h"
+
 namespace strata::tokenizer {
 
 // Length of the sequence that `lead` starts, judged by its high bits only (as llama.cpp splits
@@ -22,8 +24,6 @@ std::string replace_invalid_utf8(std::string_view text);
 // Length of the longest prefix of `text` that does not end inside a multi-byte character
 // whose remaining bytes could still arrive.
 size_t complete_utf8_prefix_length(std::string_view text);
-
-void append_utf8(std::string& out, char32_t codepoint);
 
 // Decodes the character at `text[pos]` and advances `pos` past it; a byte that does not start a
 // well-formed character decodes to U+FFFD and advances `pos` by one.
