@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/model/llama_model.h"
+#include "engine/runtime/generate.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -30,8 +30,8 @@ struct ParityFixture : ::testing::Test {
   static void SetUpTestSuite() {
     std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
     fixture = new nlohmann::json(nlohmann::json::parse(in));
-    file = gguf::GgufFile::open(test::default_model_path()).release();
-    llama = new model::LlamaModel(*file, 2);
+    loaded = new runtime::LoadedModel(runtime::LoadedModel::load(test::default_model_path(), 2));
+    llama = loaded->model.get();
     // The spread between llama.cpp's two CPU attention paths over every recorded logit.
     for (const auto& c : (*fixture)["cases"]) {
       for (size_t step = 0; step < c["top5"].size(); ++step) {
@@ -43,8 +43,7 @@ struct ParityFixture : ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
-    delete llama;
-    delete file;
+    delete loaded;
     delete fixture;
   }
   static double top_gap(const nlohmann::json& step_top5) {
@@ -52,7 +51,7 @@ struct ParityFixture : ::testing::Test {
   }
 
   static inline nlohmann::json* fixture = nullptr;
-  static inline gguf::GgufFile* file = nullptr;
+  static inline runtime::LoadedModel* loaded = nullptr;
   static inline model::LlamaModel* llama = nullptr;
   static inline double reference_spread = 0.0;
 };
@@ -61,6 +60,19 @@ TEST_F(ParityFixture, FixtureIsComplete) {
   ASSERT_GE((*fixture)["cases"].size(), 8u);
   ASSERT_GT(reference_spread, 0.0);
   ASSERT_LT(reference_spread, 2.0) << "the fixture's two llama.cpp paths disagree implausibly";
+}
+
+// The prompts themselves: our chat template and tokenizer give llama.cpp's ids.
+TEST_F(ParityFixture, PromptIdsMatchLlamaCpp) {
+  for (const auto& c : (*fixture)["cases"]) {
+    const auto text = c["text"].get<std::string>();
+    SCOPED_TRACE(text);
+    const bool chat = c["kind"] == "chat";
+    if (chat) {
+      EXPECT_EQ(runtime::render_chat_prompt(*loaded, c["system"], c["user"]), text);
+    }
+    EXPECT_EQ(runtime::tokenize_prompt(*loaded, text, /*parse_special=*/chat), c["prompt_ids"].get<std::vector<int32_t>>());
+  }
 }
 
 TEST_F(ParityFixture, TeacherForcedLogitsWithinLlamaCppSpread) {
