@@ -16,6 +16,11 @@ namespace strata::cpu {
 class WeightMatrix {
  public:
   WeightMatrix() = default;
+  // Move only: a widened matrix points into its own buffer, which a copy would not own.
+  WeightMatrix(WeightMatrix&&) = default;
+  WeightMatrix& operator=(WeightMatrix&&) = default;
+  WeightMatrix(const WeightMatrix&) = delete;
+  WeightMatrix& operator=(const WeightMatrix&) = delete;
   static WeightMatrix from_tensor(const gguf::TensorInfo& tensor);
 
   gguf::TensorType type() const { return type_; }

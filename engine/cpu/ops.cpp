@@ -86,10 +86,10 @@ void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
 
 }  // namespace
 
-void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_keys, int head,
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t n_keys, int head,
                          int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
   const int kv_head = head / (n_heads / n_kv_heads);
-  const int64_t kv_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
+  const int64_t head_offset = static_cast<int64_t>(kv_head) * head_dim;
   const float* qh = q + static_cast<int64_t>(head) * head_dim;
 
   float q_rounded[kMaxHeadDim];
@@ -97,7 +97,7 @@ void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, i
 
   float max_score = -INFINITY;
   for (int64_t t = 0; t < n_keys; ++t) {
-    scores[t] = lane_dot_f16(k + t * kv_stride + kv_head * head_dim, q_rounded, head_dim) * scale;
+    scores[t] = lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim) * scale;
     max_score = std::fmax(max_score, scores[t]);
   }
   // Softmax: exponentials summed per block of 16 lanes, blocks accumulated in double.
@@ -116,7 +116,7 @@ void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, i
   for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
   for (int64_t t = 0; t < n_keys; ++t) {
     const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
-    lane_axpy_f16(p, v + t * kv_stride + kv_head * head_dim, lanes[t % kLanes], head_dim);
+    lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
   }
   float* oh = out + static_cast<int64_t>(head) * head_dim;
   for (int d = 0; d < head_dim; ++d) {

@@ -17,11 +17,26 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
 constexpr int kMaxHeadDim = 512;
 
-// Causal grouped-query attention of one query token against the first n_keys cached keys.
-// q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); k, v: [n_keys x n_kv_heads x head_dim] fp16; out like q.
-// q and the softmax weights are rounded to fp16 before their products, as llama.cpp's CPU
-// path does with an fp16 cache, so the two stay numerically close.
-void attention_one_query(const float* q, const uint16_t* k, const uint16_t* v, int64_t n_keys, int head,
+// One layer's K or V of one sequence in a paged cache: position t lives in block
+// block_table[t / block_size] at row t % block_size; a row holds [n_kv_heads x head_dim] fp16.
+struct PagedKvView {
+  const uint16_t* base;
+  const int32_t* block_table;
+  int32_t block_size;
+  int64_t block_stride;  // elements per block
+  int64_t token_stride;  // elements per row (n_kv_heads * head_dim)
+
+  const uint16_t* row(int64_t t) const {
+    return base + block_table[t / block_size] * block_stride + (t % block_size) * token_stride;
+  }
+};
+
+// Causal grouped-query attention of one query head against the sequence's first n_keys keys.
+// q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); out like q (only this head written);
+// scores: scratch of n_keys floats. q and the softmax weights are rounded to fp16 before their
+// products, as llama.cpp's CPU path does with an fp16 cache, so the two stay numerically close.
+// The result depends only on the sequence, never on the block layout or the batch.
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t n_keys, int head,
                          int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
 
 }  // namespace strata::cpu

@@ -14,7 +14,8 @@ constexpr int kQ8Block = 32;
 
 struct BlockQ8 {
   float d;       // scale (an fp16 value widened to float)
-  float s;       // d * sum(qs), rounded to fp16 (used by weight types with an offset)
+  float s;       // d * sum(qs), rounded to fp16 (used by weight types with an offset); like
+                 // llama.cpp's, it overflows to inf when |sum(x)| of a block exceeds 65504
   int8_t qs[kQ8Block];
 };
 

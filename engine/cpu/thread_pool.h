@@ -24,7 +24,8 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls fn(begin, end) on disjoint chunks covering [0, n); chunks are `grain` items or more.
+  // Calls fn(begin, end) on disjoint chunks covering [0, n); every chunk but the last has
+  // `grain` items or more.
   // Returns when every chunk has run. Not reentrant.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 

@@ -8,8 +8,9 @@
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/model/forward_batch.h"
 #include "engine/model/model_config.h"
-#include "engine/model/sequence_kv_cache.h"
+#include "engine/model/paged_kv_store.h"
 
 namespace strata::model {
 
@@ -21,11 +22,12 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   int n_threads() const { return pool_.size(); }
 
-  // Runs `tokens` at positions cache.length() onward, appends their K/V to the cache and
-  // returns the logits of the last token ([vocab]) or, with all_logits, of every token
-  // ([tokens.size() x vocab]). Throws std::invalid_argument for an out-of-vocabulary id or a
-  // cache without room.
-  std::vector<float> forward(std::span<const int32_t> tokens, SequenceKvCache& cache, bool all_logits = false);
+  // Runs every sequence's tokens at positions start_pos onward, writes their K/V into the
+  // store through the sequence's block table, and returns the wanted logits, sequence by
+  // sequence in batch order ([rows x vocab]). Each sequence's results are the same whatever
+  // else is in the batch. Throws std::invalid_argument for an out-of-vocabulary id, an empty
+  // sequence or a block table too short for its positions.
+  std::vector<float> forward(const ForwardBatch& batch, PagedKvStore& kv);
 
  private:
   struct Layer {

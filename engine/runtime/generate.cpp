@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/chat/chat_template.h"
+#include "engine/runtime/solo_sequence.h"
 
 namespace strata::runtime {
 
@@ -18,13 +19,13 @@ GenerationResult generate(LoadedModel& m, const GenerationRequest& request,
                                 " tokens; the context holds " + std::to_string(context));
   }
   const int32_t budget = std::min<int32_t>(request.max_tokens, context - static_cast<int32_t>(request.prompt.size()));
-  model::SequenceKvCache cache(m.model->config(), static_cast<int32_t>(request.prompt.size()) + budget);
+  SoloSequence sequence(*m.model, static_cast<int32_t>(request.prompt.size()) + budget);
   sampling::Sampler sampler(request.sampling, request.prompt);
   tokenizer::IncrementalDetokenizer detok(*m.tokenizer);
 
   GenerationResult result;
   result.finish_reason = "length";
-  std::vector<float> logits = m.model->forward(request.prompt, cache);
+  std::vector<float> logits = sequence.feed(request.prompt);
   for (int32_t i = 0; i < budget; ++i) {
     const int32_t token = sampler.sample(logits);
     if (m.tokenizer->is_end_of_generation(token)) {
@@ -33,7 +34,7 @@ GenerationResult generate(LoadedModel& m, const GenerationRequest& request,
     }
     result.tokens.push_back(token);
     if (auto text = detok.push(token); !text.empty()) on_text(text);
-    if (i + 1 < budget) logits = m.model->forward(std::span<const int32_t>(&token, 1), cache);
+    if (i + 1 < budget) logits = sequence.feed(std::span<const int32_t>(&token, 1));
   }
   if (auto rest = detok.flush(); !rest.empty()) on_text(rest);
   return result;

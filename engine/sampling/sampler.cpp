@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace strata::sampling {
 
@@ -29,6 +30,11 @@ Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt)
 }
 
 void Sampler::apply_penalties(std::span<float> logits) const {
+  for (const auto& [token, unused] : seen_) {
+    if (token < 0 || static_cast<size_t>(token) >= logits.size()) {
+      throw std::out_of_range("sampler: token id " + std::to_string(token) + " is outside the vocabulary");
+    }
+  }
   if (params_.repetition_penalty != 1.0f) {
     for (const auto& [token, unused] : seen_) {
       float& l = logits[static_cast<size_t>(token)];
@@ -56,17 +62,20 @@ int32_t Sampler::sample(std::span<float> logits) {
   }
   // Candidates sorted by logit, best first; filters only ever cut the tail.
   candidates_.clear();
-  for (size_t i = 0; i < logits.size(); ++i) candidates_.emplace_back(logits[i] / params_.temperature, static_cast<int32_t>(i));
+  // In double: a tiny temperature would overflow float to inf.
+  for (size_t i = 0; i < logits.size(); ++i) {
+    candidates_.emplace_back(static_cast<double>(logits[i]) / params_.temperature, static_cast<int32_t>(i));
+  }
   size_t keep = candidates_.size();
   if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
   std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
                     [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   candidates_.resize(keep);
 
-  const float max_logit = candidates_.front().first;
+  const double max_logit = candidates_.front().first;
   std::vector<double> probs(keep);
   double total = 0.0;
-  for (size_t i = 0; i < keep; ++i) total += probs[i] = std::exp(static_cast<double>(candidates_[i].first - max_logit));
+  for (size_t i = 0; i < keep; ++i) total += probs[i] = std::exp(candidates_[i].first - max_logit);
   for (auto& p : probs) p /= total;
 
   if (params_.top_p < 1.0f) {

@@ -32,8 +32,8 @@ class Sampler {
   // prompt: the tokens the repetition penalty also covers.
   Sampler(const SamplingParams& params, std::span<const int32_t> prompt);
 
-  // Picks the next token from `logits` (modified in place by penalties and filters) and
-  // records it as generated.
+  // Picks the next token from `logits` (modified in place by the penalties) and records it as
+  // generated. Throws std::out_of_range when a prompt id lies outside `logits`.
   int32_t sample(std::span<float> logits);
 
  private:
@@ -44,7 +44,7 @@ class Sampler {
   std::mt19937_64 rng_;
   std::unordered_map<int32_t, int32_t> generated_counts_;
   std::unordered_map<int32_t, bool> seen_;  // prompt or generated, for the repetition penalty
-  std::vector<std::pair<float, int32_t>> candidates_;
+  std::vector<std::pair<double, int32_t>> candidates_;  // (logit / temperature, token)
 };
 
 }  // namespace strata::sampling

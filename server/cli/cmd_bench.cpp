@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/runtime/loaded_model.h"
+#include "engine/runtime/solo_sequence.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
 
@@ -52,14 +53,14 @@ int run_bench(const Args& args) {
 
   double best_pp = 0.0, best_tg = 0.0;
   for (int r = 0; r < reps; ++r) {
-    model::SequenceKvCache cache(config, n_prompt + n_gen);
+    runtime::SoloSequence sequence(*m.model, n_prompt + n_gen);
     auto start = std::chrono::steady_clock::now();
-    auto logits = m.model->forward(prompt, cache);
+    auto logits = sequence.feed(prompt);
     best_pp = std::max(best_pp, n_prompt / seconds_since(start));
     start = std::chrono::steady_clock::now();
     for (int32_t i = 0; i < n_gen; ++i) {
       int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      logits = m.model->forward(std::span<const int32_t>(&next, 1), cache);
+      logits = sequence.feed(std::span<const int32_t>(&next, 1));
     }
     best_tg = std::max(best_tg, n_gen / seconds_since(start));
   }

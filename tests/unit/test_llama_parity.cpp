@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/runtime/generate.h"
+#include "engine/runtime/solo_sequence.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -85,8 +86,8 @@ TEST_F(ParityFixture, TeacherForcedLogitsWithinLlamaCppSpread) {
     const auto greedy = c["greedy"].get<std::vector<int32_t>>();
     const size_t first = tokens.size() - 1;
     tokens.insert(tokens.end(), greedy.begin(), greedy.end() - 1);
-    model::SequenceKvCache cache(llama->config(), static_cast<int32_t>(tokens.size()));
-    const auto logits = llama->forward(tokens, cache, /*all_logits=*/true);
+    runtime::SoloSequence sequence(*llama, static_cast<int32_t>(tokens.size()));
+    const auto logits = sequence.feed(tokens, model::LogitsWanted::kAll);
     const size_t vocab = static_cast<size_t>(llama->config().vocab_size);
     for (size_t step = 0; step < greedy.size(); ++step) {
       const float* row = logits.data() + (first + step) * vocab;
@@ -123,8 +124,8 @@ TEST_F(ParityFixture, GreedyContinuationsIdenticalUntilANearTie) {
     SCOPED_TRACE(c["text"].get<std::string>());
     const auto prompt = c["prompt_ids"].get<std::vector<int32_t>>();
     const auto expected = c["greedy"].get<std::vector<int32_t>>();
-    model::SequenceKvCache cache(llama->config(), static_cast<int32_t>(prompt.size() + expected.size()));
-    auto logits = llama->forward(prompt, cache);
+    runtime::SoloSequence sequence(*llama, static_cast<int32_t>(prompt.size() + expected.size()));
+    auto logits = sequence.feed(prompt);
     size_t step = 0;
     for (; step < expected.size(); ++step) {
       const auto ours = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -138,7 +139,7 @@ TEST_F(ParityFixture, GreedyContinuationsIdenticalUntilANearTie) {
                     c["text"].get<std::string>().c_str(), step, top_gap(top5));
         break;
       }
-      logits = llama->forward(std::span<const int32_t>(&ours, 1), cache);
+      logits = sequence.feed(std::span<const int32_t>(&ours, 1));
     }
     identical += step == expected.size();
   }

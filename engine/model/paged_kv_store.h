@@ -1,0 +1,59 @@
+// The memory behind the paged KV cache on the CPU: for every layer, K and V of n_blocks blocks
+// of block_size tokens, fp16, laid out [layer][block][token in block][kv_head][head_dim].
+// kvcache/ decides which block ids a sequence owns; this store only holds their bytes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/cpu/ops.h"
+#include "engine/model/model_config.h"
+
+namespace strata::model {
+
+class PagedKvStore {
+ public:
+  PagedKvStore(const ModelConfig& config, int32_t n_blocks, int32_t block_size)
+      : n_layers_(config.n_layers),
+        n_blocks_(n_blocks),
+        block_size_(block_size),
+        token_stride_(static_cast<int64_t>(config.n_kv_heads) * config.head_dim),
+        block_stride_(token_stride_ * block_size),
+        layer_stride_(block_stride_ * n_blocks),
+        k_(static_cast<size_t>(layer_stride_ * config.n_layers)),
+        v_(k_.size()) {}
+
+  int32_t n_blocks() const { return n_blocks_; }
+  int32_t block_size() const { return block_size_; }
+  // Bytes of K and V for one token in all layers: what kvcache/ accounts per token.
+  int64_t bytes_per_token() const { return 2 * n_layers_ * token_stride_ * static_cast<int64_t>(sizeof(uint16_t)); }
+
+  // Where token `pos` of a sequence with `block_table` lives in `layer`.
+  uint16_t* k_at(int layer, const int32_t* block_table, int64_t pos) { return k_.data() + offset(layer, block_table, pos); }
+  uint16_t* v_at(int layer, const int32_t* block_table, int64_t pos) { return v_.data() + offset(layer, block_table, pos); }
+
+  cpu::PagedKvView k_view(int layer, const int32_t* block_table) const { return view(k_, layer, block_table); }
+  cpu::PagedKvView v_view(int layer, const int32_t* block_table) const { return view(v_, layer, block_table); }
+
+  // Copies block `src` to block `dst` in every layer (copy-on-write of a shared block).
+  void copy_block(int32_t src, int32_t dst);
+
+ private:
+  int64_t offset(int layer, const int32_t* block_table, int64_t pos) const {
+    return layer * layer_stride_ + block_table[pos / block_size_] * block_stride_ + (pos % block_size_) * token_stride_;
+  }
+  cpu::PagedKvView view(const std::vector<uint16_t>& data, int layer, const int32_t* block_table) const {
+    return cpu::PagedKvView{data.data() + layer * layer_stride_, block_table, block_size_, block_stride_, token_stride_};
+  }
+
+  int32_t n_layers_;
+  int32_t n_blocks_;
+  int32_t block_size_;
+  int64_t token_stride_;
+  int64_t block_stride_;
+  int64_t layer_stride_;
+  std::vector<uint16_t> k_;
+  std::vector<uint16_t> v_;
+};
+
+}  // namespace strata::model

@@ -1,0 +1,45 @@
+// One sequence run on its own paged store, blocks in order: generation and benchmarks of a
+// single request, and the reference the batched paths are compared with.
+#pragma once
+
+#include <numeric>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/model/llama_model.h"
+
+namespace strata::runtime {
+
+class SoloSequence {
+ public:
+  static constexpr int32_t kBlockSize = 16;
+
+  // Room for `capacity` tokens.
+  SoloSequence(model::LlamaModel& model, int32_t capacity)
+      : model_(model),
+        kv_(model.config(), (capacity + kBlockSize - 1) / kBlockSize, kBlockSize),
+        block_table_(static_cast<size_t>(kv_.n_blocks())) {
+    std::iota(block_table_.begin(), block_table_.end(), 0);
+  }
+
+  int32_t length() const { return length_; }
+
+  // Appends `tokens` and returns the logits model::LogitsWanted asks for.
+  std::vector<float> feed(std::span<const int32_t> tokens, model::LogitsWanted logits = model::LogitsWanted::kLast) {
+    if (length_ + static_cast<int64_t>(tokens.size()) > static_cast<int64_t>(block_table_.size()) * kBlockSize) {
+      throw std::invalid_argument("SoloSequence: capacity exceeded");
+    }
+    auto out = model_.forward({model::BatchSequence{tokens, length_, block_table_, logits}}, kv_);
+    length_ += static_cast<int32_t>(tokens.size());
+    return out;
+  }
+
+ private:
+  model::LlamaModel& model_;
+  model::PagedKvStore kv_;
+  std::vector<int32_t> block_table_;
+  int32_t length_ = 0;
+};
+
+}  // namespace strata::runtime

@@ -1,0 +1,65 @@
+// What the cache holds: its groups (one per kind of attention cache, with their byte sizes)
+// and the memory budget they share.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace strata::kvcache {
+
+enum class CacheKind : uint8_t {
+  kPagedKv,         // blocks grow with the sequence; the only kind the prefix cache serves
+  kWindowKv,        // sink blocks + blocks covering the last window_tokens; older blocks released
+  kEvictingKv,      // paged; the engine names blocks it compacted away to release them; no forks
+  kRecurrentState,  // one fixed-size slot per sequence, no blocks
+};
+
+std::string_view to_string(CacheKind kind);  // "paged_kv", "window_kv", ...
+
+// Blocks of block_size tokens that hold `tokens` tokens.
+inline int64_t blocks_for_tokens(int64_t tokens, int32_t block_size) { return (tokens + block_size - 1) / block_size; }
+
+// One cache group: the layers that share one block table (or one state slot) per sequence.
+// Byte sizes cover all of the group's layers; kvcache only uses them to split the budget.
+struct CacheGroupSpec {
+  CacheKind kind = CacheKind::kPagedKv;
+  int32_t block_size = 16;         // tokens per block (KV kinds)
+  int64_t bytes_per_token = 0;     // KV kinds: bytes one token takes in all the group's layers; > 0
+  int64_t bytes_per_sequence = 0;  // kRecurrentState: bytes of one slot; > 0
+  int64_t window_tokens = 0;       // kWindowKv: a token at position p reads p - window_tokens on; > 0
+  int64_t sink_tokens = 0;         // kWindowKv: leading tokens kept for ever (StreamingLLM sinks)
+  int64_t token_budget = 0;        // kEvictingKv: tokens per sequence the engine keeps; > 0
+
+  int64_t bytes_per_block() const { return bytes_per_token * block_size; }
+};
+
+struct KvCacheConfig {
+  std::vector<CacheGroupSpec> groups;  // at least one
+  // Device bytes for all groups together, split by the rule of plan_capacities().
+  int64_t memory_budget_bytes = 0;
+  // Overrides the budget: every KV group gets exactly this many blocks and every state group
+  // this many slots (a sequence holds at least one block, so N slots admit no fewer sequences
+  // than N blocks do).
+  std::optional<int32_t> num_blocks;
+  // The sequence length (prompt + output) the budget split is tuned for.
+  int64_t typical_sequence_tokens = 4096;
+  // Serve full blocks of earlier sequences to new ones with the same prefix. Needs every group
+  // to be kPagedKv with one block_size; other layouts are refused, not silently uncached.
+  bool enable_prefix_cache = true;
+};
+
+// The capacity of each group: blocks for KV kinds, slots for kRecurrentState.
+//
+// Budget rule: each group's demand is the bytes one typical sequence (typical_sequence_tokens
+// long) keeps resident in it: all its blocks for kPagedKv; at most sink + window + one block for
+// kWindowKv; at most token_budget + one block for kEvictingKv; one slot for kRecurrentState. The
+// budget is split in proportion to demand, so every group runs out at the same number of typical
+// sequences and no group's bytes are stranded while another is full.
+//
+// Throws std::invalid_argument naming the first bad field, or a group the budget cannot give a
+// single block or slot.
+std::vector<int32_t> plan_capacities(const KvCacheConfig& config);
+
+}  // namespace strata::kvcache

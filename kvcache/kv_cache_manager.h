@@ -1,0 +1,164 @@
+// The KV cache manager: per-sequence block tables and state slots over each group's pool, the
+// prefix cache, and the accounting the scheduler admits and preempts by. It hands out ids only;
+// the engine owns the memory they index, performs the copies it is given and writes the KV.
+//
+// The life of a sequence, as the scheduler drives it:
+//   allocate(seq, tokens)      admit: reserve its known tokens; some may already be cached
+//   commit(seq, tokens)        after every forward: the tokens whose KV was just written
+//   append(seq, n, copies)     before a step that writes n tokens past the reserved ones
+//   fork(parent, child, ...)   n > 1 sampling: the child shares the parent's blocks
+//   free(seq)                  finished, cancelled or preempted (preemption is by recompute)
+// Misuse (an unknown or duplicate sequence id, a commit past the reserved tokens) throws
+// std::invalid_argument; running short of blocks or slots is an ordinary false / nullopt that
+// changes nothing. Not thread-safe: the scheduler's loop is its one caller.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "kvcache/block_hash.h"
+#include "kvcache/block_pool.h"
+#include "kvcache/cache_config.h"
+#include "kvcache/ids.h"
+#include "kvcache/slot_pool.h"
+
+namespace strata::kvcache {
+
+// One group's units: blocks for KV groups, slots for recurrent_state groups.
+struct GroupUsage {
+  int32_t capacity = 0;
+  int32_t used = 0;    // held by at least one sequence
+  int32_t free = 0;    // holding nothing
+  int32_t cached = 0;  // holding prefix content no sequence uses: reusable, evicted when needed
+  int32_t available() const { return free + cached; }  // what allocations can still take
+};
+
+struct PrefixCacheCounters {
+  int64_t queried_tokens = 0;  // tokens of the sequences allocate() admitted with the prefix cache on
+  int64_t hit_tokens = 0;      // of which the cache already held the KV
+};
+
+class KvCacheManager {
+ public:
+  // Throws std::invalid_argument for a config that plan_capacities() refuses. `hasher` is a
+  // test seam to force hash collisions; everything else keeps the SHA-256 default.
+  explicit KvCacheManager(KvCacheConfig config, BlockHasher hasher = sha256_block_hash);
+
+  // Admits `seq` with all its known tokens (the prompt; prompt + output when resuming after
+  // preemption) and reserves room for all of them, in window_kv groups too (they shrink to the
+  // window as commits advance). With the prefix cache on, the longest run of full
+  // blocks that earlier sequences registered for the same tokens and extra_key is shared rather
+  // than allocated. Returns how many leading tokens already have their KV: a multiple of
+  // block_size and less than tokens.size(), so the engine computes at least the last token.
+  // Returns nullopt, changing nothing, when blocks or slots are short.
+  std::optional<int64_t> allocate(SeqId seq, std::span<const TokenId> tokens, std::string_view extra_key = {});
+
+  // Whether append(seq, n) would succeed now.
+  bool can_append(SeqId seq, int64_t n) const;
+  // Reserves room for n more tokens (a decode step, or a chunk of tokens). If the last, partial
+  // block is shared with a fork, this sequence first gets a private copy: the copy is added to
+  // `copies` for the engine to perform before it writes. Returns false, changing nothing, when
+  // blocks are short.
+  bool append(SeqId seq, int64_t n, std::vector<CopyOp>& copies);
+
+  // The engine wrote KV for `tokens`, the next reserved positions in order: a step's input
+  // tokens, not the token it sampled. Each block this fills is registered in the prefix cache
+  // at once, so sequences admitted later hit it while this one still runs; window_kv groups
+  // release the blocks no later token reads. Call it after every forward.
+  void commit(SeqId seq, std::span<const TokenId> tokens);
+
+  // `child` (a new id) shares every block of `parent`, whose reserved tokens must all be
+  // committed, and gets a copy of each of its state slots (added to `copies`). KV needs no new
+  // block until an append copies the shared partial block. Returns false, changing nothing,
+  // when state slots are short. Refused (std::invalid_argument) when there is an evicting_kv
+  // group: compaction rewrites blocks in place, so they must never be shared.
+  bool fork(SeqId parent, SeqId child, std::vector<CopyOp>& copies);
+
+  // Drops the sequence's references. Blocks holding registered prefix content become cached
+  // (its last blocks first in line for eviction), the others free.
+  void free(SeqId seq);
+
+  // evicting_kv groups: the engine compacted these logical blocks away. They must be full of
+  // committed tokens and still held; they are released and read kNoBlock in the table.
+  void release_compacted(SeqId seq, int group, std::span<const int32_t> logical_blocks);
+
+  bool contains(SeqId seq) const { return sequences_.contains(seq); }
+  int64_t num_tokens(SeqId seq) const;  // reserved: the engine may write positions [0, num_tokens)
+  // Entry i holds positions [i * block_size, (i + 1) * block_size), kNoBlock where released.
+  // Valid until the next call that changes this sequence.
+  std::span<const BlockId> block_table(SeqId seq, int group) const;
+  SlotId state_slot(SeqId seq, int group) const;  // recurrent_state groups
+
+  int num_groups() const { return static_cast<int>(groups_.size()); }
+  const CacheGroupSpec& group_spec(int group) const { return groups_.at(group).spec; }
+  GroupUsage usage(int group) const;
+  // Bytes held by sequences over the bytes of all groups' capacity. Cached blocks count as
+  // unused: an allocation can evict them.
+  double usage_fraction() const;
+  PrefixCacheCounters prefix_cache_counters() const { return prefix_counters_; }
+  // Whether allocate() of num_tokens tokens could succeed in an otherwise empty cache (in
+  // paged_kv groups, also whether a sequence can grow to that length). The scheduler fails
+  // requests that cannot, instead of preempting others for ever.
+  bool fits_alone(int64_t num_tokens) const;
+
+  // Throws std::logic_error naming the first violation of: every block is free, cached or owned,
+  // on exactly the list its state says; refcounts equal the block-table entries pointing at the
+  // block; cached blocks are in the prefix index exactly once; free + cached + owned = capacity;
+  // each state slot is free or held by one sequence; each table covers the sequence's tokens.
+  void check_invariants() const;
+
+ private:
+  struct Group {
+    CacheGroupSpec spec;
+    std::optional<BlockPool> blocks;  // KV kinds
+    std::optional<SlotPool> slots;    // kRecurrentState
+  };
+
+  // A sequence's holdings in one group.
+  struct GroupHoldings {
+    std::vector<BlockId> table;  // KV kinds
+    SlotId slot = -1;            // kRecurrentState
+    // Prefix chain: the registered block standing for the last full committed block, valid
+    // while every full block so far has one (a collision breaks it; later blocks stay private).
+    BlockRef chain_tail;
+    bool chain_intact = true;
+  };
+
+  struct Sequence {
+    int64_t num_tokens = 0;
+    int64_t num_committed = 0;
+    std::string extra_key;
+    BlockHash chain_hash = kRootBlockHash;  // of the last full committed block
+    std::vector<TokenId> pending;           // committed tokens past it (prefix cache on)
+    std::vector<GroupHoldings> groups;
+  };
+
+  // The longest cached run of full blocks for a prompt, in every group.
+  struct PrefixMatch {
+    int64_t num_blocks = 0;
+    BlockHash chain_hash = kRootBlockHash;
+    std::vector<std::vector<BlockRef>> blocks;  // per group
+  };
+
+  Sequence& sequence(SeqId seq);
+  const Sequence& sequence(SeqId seq) const;
+  PrefixMatch match_prefix(std::span<const TokenId> tokens, std::string_view extra_key) const;
+  int64_t blocks_to_append(const Sequence& s, int group, int64_t n) const;
+  bool shares_partial_block(const Sequence& s, int group) const;
+  void register_full_block(Sequence& s, int64_t logical_block);
+  void release_out_of_window(Sequence& s, int group, int64_t committed_before);
+  void check_sequence(SeqId seq, const Sequence& s) const;
+
+  KvCacheConfig config_;
+  BlockHasher hasher_;
+  std::vector<Group> groups_;
+  std::unordered_map<SeqId, Sequence> sequences_;
+  PrefixCacheCounters prefix_counters_;
+};
+
+}  // namespace strata::kvcache

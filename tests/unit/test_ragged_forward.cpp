@@ -1,0 +1,125 @@
+// A ragged batch (prefill chunks and decodes of several sequences, scattered blocks) gives each
+// sequence exactly the logits it gets alone: the forward is batch-invariant bit for bit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "engine/runtime/solo_sequence.h"
+#include "tests/unit/test_paths.h"
+
+namespace strata::model {
+namespace {
+
+struct Trace {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> generated;                 // greedy, fed back one per step
+  std::vector<std::vector<float>> step_logits;    // after the prompt, then after each generated token
+};
+
+int32_t argmax(std::span<const float> logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+class RaggedForward : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    file = gguf::GgufFile::open(test::default_model_path()).release();
+    llama = new LlamaModel(*file, 2);
+  }
+  static void TearDownTestSuite() {
+    delete llama;
+    delete file;
+  }
+  static inline gguf::GgufFile* file = nullptr;
+  static inline LlamaModel* llama = nullptr;
+};
+
+TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
+  constexpr int kDecodeSteps = 3;
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int32_t> any_token(0, llama->config().vocab_size - 1);
+  std::vector<Trace> traces;
+  for (int length : {1, 7, 16, 17, 40}) {
+    Trace t;
+    for (int i = 0; i < length; ++i) t.prompt.push_back(any_token(rng));
+    runtime::SoloSequence alone(*llama, length + kDecodeSteps);
+    t.step_logits.push_back(alone.feed(t.prompt));
+    for (int s = 0; s < kDecodeSteps; ++s) {
+      t.generated.push_back(argmax(t.step_logits.back()));
+      t.step_logits.push_back(alone.feed(std::span<const int32_t>(&t.generated.back(), 1)));
+    }
+    traces.push_back(std::move(t));
+  }
+
+  // One shared store; each sequence gets blocks scattered over it.
+  constexpr int32_t kBlockSize = 4;
+  PagedKvStore kv(llama->config(), 64, kBlockSize);
+  std::vector<int32_t> all_blocks(64);
+  std::iota(all_blocks.begin(), all_blocks.end(), 0);
+  std::shuffle(all_blocks.begin(), all_blocks.end(), rng);
+  std::vector<std::vector<int32_t>> tables;
+  size_t next_block = 0;
+  for (const auto& t : traces) {
+    const size_t blocks = (t.prompt.size() + kDecodeSteps + kBlockSize - 1) / kBlockSize;
+    tables.emplace_back(all_blocks.begin() + static_cast<std::ptrdiff_t>(next_block),
+                        all_blocks.begin() + static_cast<std::ptrdiff_t>(next_block + blocks));
+    next_block += blocks;
+  }
+
+  // Step 1: the first half of every prompt longer than one token (no logits) together with the
+  // whole one-token prompt. Step 2: the rest of every prompt. Then decodes, all together.
+  ForwardBatch step1, step2;
+  for (size_t i = 0; i < traces.size(); ++i) {
+    std::span<const int32_t> prompt = traces[i].prompt;
+    const size_t half = prompt.size() / 2;
+    if (half == 0) {
+      step1.push_back({prompt, 0, tables[i], LogitsWanted::kLast});
+    } else {
+      step1.push_back({prompt.first(half), 0, tables[i], LogitsWanted::kNone});
+      step2.push_back({prompt.subspan(half), static_cast<int32_t>(half), tables[i], LogitsWanted::kLast});
+    }
+  }
+  const auto vocab = static_cast<size_t>(llama->config().vocab_size);
+  auto expect_same = [&](const std::vector<float>& batched, size_t row, const std::vector<float>& alone, const char* what) {
+    ASSERT_EQ(alone.size(), vocab);
+    EXPECT_EQ(std::memcmp(batched.data() + row * vocab, alone.data(), vocab * sizeof(float)), 0) << what;
+  };
+  auto out1 = llama->forward(step1, kv);
+  ASSERT_EQ(out1.size(), vocab);  // only the one-token prompt asked for logits
+  expect_same(out1, 0, traces[0].step_logits[0], "one-token prompt");
+  auto out2 = llama->forward(step2, kv);
+  for (size_t i = 1; i < traces.size(); ++i) expect_same(out2, i - 1, traces[i].step_logits[0], "prompt end");
+
+  for (int s = 0; s < kDecodeSteps; ++s) {
+    ForwardBatch decode;
+    for (size_t i = 0; i < traces.size(); ++i) {
+      decode.push_back({std::span<const int32_t>(&traces[i].generated[static_cast<size_t>(s)], 1),
+                        static_cast<int32_t>(traces[i].prompt.size()) + s, tables[i], LogitsWanted::kLast});
+    }
+    // Reverse the order of the batch on odd steps: position in the batch must not matter.
+    if (s % 2 == 1) std::reverse(decode.begin(), decode.end());
+    auto out = llama->forward(decode, kv);
+    for (size_t i = 0; i < traces.size(); ++i) {
+      const size_t row = s % 2 == 1 ? traces.size() - 1 - i : i;
+      expect_same(out, row, traces[i].step_logits[static_cast<size_t>(s) + 1], "decode");
+    }
+  }
+}
+
+TEST_F(RaggedForward, RejectsMalformedBatches) {
+  PagedKvStore kv(llama->config(), 4, 4);
+  std::vector<int32_t> table = {0, 1};
+  std::vector<int32_t> tokens = {1, 2, 3};
+  std::vector<int32_t> bad_token = {llama->config().vocab_size};
+  EXPECT_THROW(llama->forward({}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{std::span<const int32_t>(), 0, table}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{tokens, 6, table}}, kv), std::invalid_argument);  // needs 9 positions, table holds 8
+  EXPECT_THROW(llama->forward({{bad_token, 0, table}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{tokens, llama->config().context_length - 1, table}}, kv), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace strata::model
