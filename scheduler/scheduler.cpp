@@ -1,0 +1,349 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "engine/sampling/logprobs.h"
+
+namespace strata::scheduler {
+namespace {
+
+kvcache::KvCacheConfig kv_config(const model::ModelConfig& model, const SchedulerConfig& config) {
+  kvcache::CacheGroupSpec group;
+  group.kind = kvcache::CacheKind::kPagedKv;
+  group.block_size = config.block_size;
+  // K and V, fp16, every layer.
+  group.bytes_per_token = int64_t{2} * model.n_layers * model.n_kv_heads * model.head_dim * 2;
+  kvcache::KvCacheConfig kv;
+  kv.groups = {group};
+  kv.memory_budget_bytes = config.kv_memory_bytes;
+  kv.num_blocks = config.num_kv_blocks;
+  kv.typical_sequence_tokens = model.context_length;
+  kv.enable_prefix_cache = config.enable_prefix_cache;
+  return kv;
+}
+
+const SchedulerConfig& validated(const SchedulerConfig& config) {
+  if (auto problem = config.validate(); !problem.empty()) throw std::invalid_argument(problem);
+  return config;
+}
+
+bool runs_before(const Sequence* a, const Sequence* b) {
+  const auto key = [](const Sequence* s) {
+    return std::tuple(s->request->params.priority, s->request->arrival, s->index);
+  };
+  return key(a) < key(b);
+}
+
+}  // namespace
+
+std::string SchedulerConfig::validate() const {
+  if (max_num_batched_tokens < 1) return "max_num_batched_tokens must be at least 1";
+  if (max_num_seqs < 1) return "max_num_seqs must be at least 1";
+  if (max_waiting < 0) return "max_waiting must not be negative";
+  if (block_size < 1 || block_size > 1024) return "block_size must be in [1, 1024]";
+  if (num_kv_blocks && *num_kv_blocks < 1) return "num_kv_blocks must be at least 1";
+  if (!num_kv_blocks && kv_memory_bytes < 1) return "kv_memory_bytes must be positive";
+  return {};
+}
+
+Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
+    : model_(model),
+      config_(validated(config)),
+      kv_(kv_config(model.model->config(), config_)),
+      store_(model.model->config(), kv_.usage(0).capacity, config_.block_size) {
+  for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
+    if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
+  }
+}
+
+SubmitResult Scheduler::submit(Request request, EventSink sink) {
+  const auto& c = model_.model->config();
+  auto invalid = [](std::string reason) { return SubmitResult{SubmitStatus::kInvalid, 0, std::move(reason)}; };
+  if (request.prompt.empty()) return invalid("the prompt has no tokens");
+  for (int32_t id : request.prompt) {
+    if (id < 0 || id >= c.vocab_size) return invalid("token id " + std::to_string(id) + " is outside the vocabulary");
+  }
+  if (auto problem = request.params.validate(); !problem.empty()) return invalid(problem);
+  const int64_t longest = static_cast<int64_t>(request.prompt.size()) + request.params.max_tokens;
+  if (longest > c.context_length) {
+    return invalid("prompt (" + std::to_string(request.prompt.size()) + " tokens) plus max_tokens (" +
+                   std::to_string(request.params.max_tokens) + ") exceeds the context length " +
+                   std::to_string(c.context_length));
+  }
+  if (!kv_.fits_alone(longest)) {
+    return invalid("a sequence of " + std::to_string(longest) + " tokens cannot fit in the KV cache (" +
+                   std::to_string(kv_.usage(0).capacity) + " blocks of " + std::to_string(config_.block_size) + " tokens)");
+  }
+  int32_t waiting = 0;
+  for (const auto& [id, r] : requests_) waiting += r->sequences.front()->status == SequenceStatus::kWaiting;
+  if (waiting >= config_.max_waiting) {
+    return SubmitResult{SubmitStatus::kBusy, 0, "the waiting queue is full (" + std::to_string(config_.max_waiting) + ")"};
+  }
+
+  auto r = std::make_unique<RequestState>();
+  r->id = next_request_id_++;
+  r->arrival = next_arrival_++;
+  r->params = std::move(request.params);
+  r->sink = std::move(sink);
+  r->usage.prompt_tokens = static_cast<int32_t>(request.prompt.size());
+  r->unfinished = r->params.n;
+  for (int32_t i = 0; i < r->params.n; ++i) {
+    // Each sibling has its own random stream: seed + index when a seed is given.
+    sampling::SamplingParams sampling = r->params.sampling;
+    if (sampling.seed) sampling.seed = *sampling.seed + static_cast<uint64_t>(i);
+    auto s = std::make_unique<Sequence>(next_sequence_id_++, *r, i, request.prompt, sampling, *model_.tokenizer,
+                                        r->params.stop);
+    s->awaiting_fork = i > 0;
+    r->sequences.push_back(std::move(s));
+  }
+  const uint64_t id = r->id;
+  requests_.emplace(id, std::move(r));
+  return SubmitResult{SubmitStatus::kAccepted, id, {}};
+}
+
+void Scheduler::cancel(uint64_t request_id) {
+  if (auto it = requests_.find(request_id); it != requests_.end()) it->second->cancel_requested = true;
+}
+
+std::vector<Sequence*> Scheduler::ordered(SequenceStatus status) const {
+  std::vector<Sequence*> out;
+  for (const auto& [id, r] : requests_) {
+    for (const auto& s : r->sequences) {
+      if (s->status == status && !s->awaiting_fork) out.push_back(s.get());
+    }
+  }
+  std::sort(out.begin(), out.end(), runs_before);
+  return out;
+}
+
+bool Scheduler::step() {
+  process_cancellations();
+  erase_finished();
+  if (requests_.empty()) return false;
+  std::vector<kvcache::CopyOp> copies;
+  auto plan = schedule(copies);
+  if (plan.empty()) {
+    // Nothing could be placed although nothing runs: the head of the queue cannot be admitted.
+    // submit() checks that every request fits alone, so this only guards against a livelock.
+    auto waiting = ordered(SequenceStatus::kWaiting);
+    if (!waiting.empty()) fail_request(*waiting.front()->request, "the KV cache cannot hold this request");
+    erase_finished();
+    return true;
+  }
+  run(plan, copies);
+  ++steps_;
+  peak_blocks_ = std::max(peak_blocks_, kv_.usage(0).used);
+  erase_finished();
+  return true;
+}
+
+std::vector<Scheduler::Planned> Scheduler::schedule(std::vector<kvcache::CopyOp>& copies) {
+  std::vector<Planned> plan;
+  int32_t budget = config_.max_num_batched_tokens;
+  auto room = [&] { return budget > 0 && static_cast<int32_t>(plan.size()) < config_.max_num_seqs; };
+
+  for (Sequence* s : ordered(SequenceStatus::kRunning)) {
+    if (s->status != SequenceStatus::kRunning) continue;  // preempted earlier in this loop
+    if (!room()) break;
+    const auto n = static_cast<int32_t>(std::min<int64_t>(static_cast<int64_t>(s->tokens.size()) - s->num_computed, budget));
+    if (!reserve(*s, n, copies, plan)) continue;
+    plan.push_back({s, n});
+    budget -= n;
+  }
+  for (Sequence* s : ordered(SequenceStatus::kWaiting)) {
+    if (!room()) break;
+    auto cached = kv_.allocate(s->id, s->tokens);
+    if (!cached) break;  // FCFS within priority: nobody behind it jumps the queue
+    s->status = SequenceStatus::kRunning;
+    s->num_computed = static_cast<int32_t>(*cached);
+    if (s->preemptions == 0) s->request->usage.cached_prompt_tokens += static_cast<int32_t>(*cached);
+    const auto n = static_cast<int32_t>(std::min<int64_t>(static_cast<int64_t>(s->tokens.size()) - s->num_computed, budget));
+    plan.push_back({s, n});
+    budget -= n;
+  }
+  return plan;
+}
+
+bool Scheduler::reserve(Sequence& s, int32_t n_tokens, std::vector<kvcache::CopyOp>& copies, std::vector<Planned>& plan) {
+  const int64_t need = s.num_computed + n_tokens - kv_.num_tokens(s.id);
+  if (need <= 0) return true;
+  while (!kv_.can_append(s.id, need)) {
+    Sequence* victim = pick_victim();
+    preempt(*victim, plan);
+    if (victim == &s) return false;
+  }
+  if (!kv_.append(s.id, need, copies)) throw std::logic_error("scheduler: append failed after can_append");
+  return true;
+}
+
+Sequence* Scheduler::pick_victim() const {
+  auto running = ordered(SequenceStatus::kRunning);
+  return running.back();  // the lowest priority, newest
+}
+
+void Scheduler::preempt(Sequence& s, std::vector<Planned>& plan) {
+  kv_.free(s.id);
+  s.status = SequenceStatus::kWaiting;
+  s.num_computed = 0;
+  ++s.preemptions;
+  ++s.request->usage.preemptions;
+  ++preemptions_;
+  std::erase_if(plan, [&](const Planned& p) { return p.sequence == &s; });
+}
+
+void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache::CopyOp>& copies) {
+  for (const auto& copy : copies) store_.copy_block(copy.src, copy.dst);
+  model::ForwardBatch batch;
+  for (const auto& p : plan) {
+    const Sequence& s = *p.sequence;
+    const bool completes = s.num_computed + p.n_tokens == static_cast<int32_t>(s.tokens.size());
+    batch.push_back({std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed), static_cast<size_t>(p.n_tokens)),
+                     s.num_computed, kv_.block_table(s.id, 0),
+                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
+  }
+  const auto logits = model_.model->forward(batch, store_);
+  const auto vocab = static_cast<size_t>(model_.model->config().vocab_size);
+  size_t row = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    Sequence& s = *plan[i].sequence;
+    kv_.commit(s.id, batch[i].tokens);
+    prompt_tokens_ += std::max(0, std::min(s.num_prompt, s.num_computed + plan[i].n_tokens) - s.num_computed);
+    s.num_computed += plan[i].n_tokens;
+    if (batch[i].logits == model::LogitsWanted::kLast) {
+      sample_next(s, std::span<const float>(logits).subspan(row * vocab, vocab));
+      ++row;
+    }
+  }
+}
+
+void Scheduler::sample_next(Sequence& s, std::span<const float> logits) {
+  std::vector<Sequence*> samplers = {&s};
+  for (auto& sibling : s.request->sequences) {
+    if (!sibling->awaiting_fork) continue;
+    // The sibling shares the prompt's blocks and samples from the same logits.
+    std::vector<kvcache::CopyOp> copies;
+    sibling->awaiting_fork = false;
+    if (kv_.fork(s.id, sibling->id, copies)) {
+      for (const auto& copy : copies) store_.copy_block(copy.src, copy.dst);
+      sibling->status = SequenceStatus::kRunning;
+      sibling->num_computed = s.num_computed;
+      samplers.push_back(sibling.get());
+    }  // else it waits and is admitted on its own, through the prefix cache
+  }
+  for (Sequence* target : samplers) sample_one(*target, logits);
+}
+
+void Scheduler::sample_one(Sequence& s, std::span<const float> raw) {
+  RequestState& r = *s.request;
+  const auto& p = r.params;
+  std::vector<float> logits(raw.begin(), raw.end());
+  if (s.num_generated() < p.min_tokens) {
+    for (int32_t id : end_of_generation_) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+    for (int32_t id : p.stop_token_ids) {
+      if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  const int32_t token = s.sampler.sample(logits);
+  s.tokens.push_back(token);
+  ++generated_tokens_;
+  ++r.usage.completion_tokens;
+
+  SequenceEvent event;
+  event.request_id = r.id;
+  event.index = s.index;
+  const bool stop_token = (!p.ignore_eos && model_.tokenizer->is_end_of_generation(token)) ||
+                          std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
+  if (stop_token) {
+    finish(s, FinishReason::kStop, event);
+    return;
+  }
+  event.tokens.push_back(token);
+  if (p.logprobs >= 0) {
+    auto [chosen, top] = sampling::logprobs(raw, token, p.logprobs);
+    StepLogprobs step{{chosen.token, chosen.logprob}, {}};
+    for (const auto& e : top) step.top.push_back({e.token, e.logprob});
+    event.logprobs.push_back(std::move(step));
+  }
+  auto matched = s.stop_strings.push(s.detokenizer.push(token));
+  event.text = std::move(matched.emit);
+  if (matched.stopped) {
+    finish(s, FinishReason::kStop, event);
+  } else if (s.num_generated() >= p.max_tokens ||
+             static_cast<int32_t>(s.tokens.size()) >= model_.model->config().context_length) {
+    finish(s, FinishReason::kLength, event);
+  } else {
+    r.sink(event);
+  }
+}
+
+void Scheduler::finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error) {
+  RequestState& r = *s.request;
+  if (reason != FinishReason::kCancelled && reason != FinishReason::kError && !s.stop_strings.stopped()) {
+    // The end of the stream: text the detokenizer or the stop-string matcher still holds.
+    auto tail = s.stop_strings.push(s.detokenizer.flush());
+    event.text += tail.emit;
+    if (!tail.stopped) event.text += s.stop_strings.flush();
+  }
+  if (kv_.contains(s.id)) kv_.free(s.id);
+  s.status = SequenceStatus::kFinished;
+  s.awaiting_fork = false;
+  event.finish = reason;
+  event.error = error;
+  if (--r.unfinished == 0) event.usage = r.usage;
+  r.sink(event);
+}
+
+void Scheduler::fail_request(RequestState& r, const std::string& error) {
+  for (auto& s : r.sequences) {
+    if (s->status == SequenceStatus::kFinished) continue;
+    SequenceEvent event;
+    event.request_id = r.id;
+    event.index = s->index;
+    finish(*s, FinishReason::kError, event, error);
+  }
+}
+
+void Scheduler::process_cancellations() {
+  for (auto& [id, r] : requests_) {
+    if (!r->cancel_requested) continue;
+    for (auto& s : r->sequences) {
+      if (s->status == SequenceStatus::kFinished) continue;
+      SequenceEvent event;
+      event.request_id = r->id;
+      event.index = s->index;
+      finish(*s, FinishReason::kCancelled, event);
+    }
+  }
+}
+
+void Scheduler::erase_finished() {
+  std::erase_if(requests_, [](const auto& entry) { return entry.second->unfinished == 0; });
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats st;
+  for (const auto& [id, r] : requests_) {
+    const bool running = std::any_of(r->sequences.begin(), r->sequences.end(),
+                                     [](const auto& s) { return s->status == SequenceStatus::kRunning; });
+    (running ? st.running_requests : st.waiting_requests) += 1;
+  }
+  const auto usage = kv_.usage(0);
+  st.kv_blocks_total = usage.capacity;
+  st.kv_blocks_used = usage.used;
+  st.kv_blocks_cached = usage.cached;
+  st.kv_blocks_peak = peak_blocks_;
+  st.kv_usage = kv_.usage_fraction();
+  const auto prefix = kv_.prefix_cache_counters();
+  st.prefix_queried_tokens = prefix.queried_tokens;
+  st.prefix_hit_tokens = prefix.hit_tokens;
+  st.preemptions = preemptions_;
+  st.prompt_tokens = prompt_tokens_;
+  st.generated_tokens = generated_tokens_;
+  st.steps = steps_;
+  return st;
+}
+
+}  // namespace strata::scheduler

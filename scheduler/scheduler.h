@@ -1,0 +1,105 @@
+// Iteration-level (continuous) batching. Each step() picks, within a token budget, the decode
+// tokens of running sequences and chunks of waiting prompts; asks the KV-cache manager for their
+// blocks (preempting the lowest-priority, newest sequences by recompute when blocks run out); runs
+// one forward over the ragged batch; samples; checks stop conditions; and delivers events.
+//
+// Not thread-safe: one thread calls everything (InferenceEngine wraps it for the front ends).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/model/paged_kv_store.h"
+#include "engine/runtime/loaded_model.h"
+#include "kvcache/kv_cache_manager.h"
+#include "scheduler/request.h"
+#include "scheduler/scheduler_config.h"
+#include "scheduler/sequence.h"
+
+namespace strata::scheduler {
+
+enum class SubmitStatus { kAccepted, kBusy, kInvalid };
+
+struct SubmitResult {
+  SubmitStatus status = SubmitStatus::kAccepted;
+  uint64_t request_id = 0;  // when accepted
+  std::string reason;       // when refused
+};
+
+struct SchedulerStats {
+  int32_t running_requests = 0;
+  int32_t waiting_requests = 0;
+  int32_t kv_blocks_total = 0;
+  int32_t kv_blocks_used = 0;
+  int32_t kv_blocks_cached = 0;
+  int32_t kv_blocks_peak = 0;
+  double kv_usage = 0.0;
+  int64_t prefix_queried_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+  int64_t preemptions = 0;
+  int64_t prompt_tokens = 0;      // computed, cache hits excluded
+  int64_t generated_tokens = 0;
+  int64_t steps = 0;
+};
+
+class Scheduler {
+ public:
+  // Throws std::invalid_argument for an invalid config.
+  Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config);
+
+  // Queues a request; events go to `sink`. Refuses invalid requests and, past max_waiting,
+  // answers busy. Never throws for bad input.
+  SubmitResult submit(Request request, EventSink sink);
+  // Ends the request at the next step (its blocks are freed then); unknown ids are ignored.
+  void cancel(uint64_t request_id);
+
+  bool has_work() const { return !requests_.empty(); }
+  // One iteration; returns false when there was nothing to do.
+  bool step();
+
+  SchedulerStats stats() const;
+  const kvcache::KvCacheManager& kv_cache() const { return kv_; }
+
+ private:
+  struct Planned {
+    Sequence* sequence;
+    int32_t n_tokens;
+  };
+
+  void process_cancellations();
+  std::vector<Planned> schedule(std::vector<kvcache::CopyOp>& copies);
+  // Makes room in the cache for s's next n_tokens, preempting others (or s itself) when blocks
+  // are short. False when s was preempted.
+  bool reserve(Sequence& s, int32_t n_tokens, std::vector<kvcache::CopyOp>& copies, std::vector<Planned>& plan);
+  void preempt(Sequence& s, std::vector<Planned>& plan);
+  Sequence* pick_victim() const;
+  void run(const std::vector<Planned>& plan, const std::vector<kvcache::CopyOp>& copies);
+  // After s computed its last known token: forks waiting siblings, then samples for each.
+  void sample_next(Sequence& s, std::span<const float> logits);
+  void sample_one(Sequence& s, std::span<const float> raw_logits);
+  // Ends s: flushes held text into `event`, frees its blocks, delivers the event.
+  void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
+  void fail_request(RequestState& r, const std::string& error);
+  void erase_finished();
+  std::vector<Sequence*> ordered(SequenceStatus status) const;
+
+  runtime::LoadedModel& model_;
+  SchedulerConfig config_;
+  kvcache::KvCacheManager kv_;
+  model::PagedKvStore store_;
+  std::unordered_map<uint64_t, std::unique_ptr<RequestState>> requests_;
+  uint64_t next_request_id_ = 1;
+  kvcache::SeqId next_sequence_id_ = 1;
+  uint64_t next_arrival_ = 0;
+  int32_t peak_blocks_ = 0;
+  int64_t preemptions_ = 0;
+  int64_t prompt_tokens_ = 0;
+  int64_t generated_tokens_ = 0;
+  int64_t steps_ = 0;
+  std::vector<int32_t> end_of_generation_;  // masked while a sequence is below min_tokens
+};
+
+}  // namespace strata::scheduler
