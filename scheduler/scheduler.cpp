@@ -108,6 +108,15 @@ void Scheduler::cancel(uint64_t request_id) {
   if (auto it = requests_.find(request_id); it != requests_.end()) it->second->cancel_requested = true;
 }
 
+void Scheduler::cancel_all() {
+  for (auto& [id, r] : requests_) r->cancel_requested = true;
+}
+
+void Scheduler::fail_all(const std::string& error) {
+  for (auto& [id, r] : requests_) fail_request(*r, error);
+  erase_finished();
+}
+
 std::vector<Sequence*> Scheduler::ordered(SequenceStatus status) const {
   std::vector<Sequence*> out;
   for (const auto& [id, r] : requests_) {

@@ -55,6 +55,9 @@ class Scheduler {
   SubmitResult submit(Request request, EventSink sink);
   // Ends the request at the next step (its blocks are freed then); unknown ids are ignored.
   void cancel(uint64_t request_id);
+  void cancel_all();
+  // Ends every request now with FinishReason::kError and `error` (after a failed step).
+  void fail_all(const std::string& error);
 
   bool has_work() const { return !requests_.empty(); }
   // One iteration; returns false when there was nothing to do.

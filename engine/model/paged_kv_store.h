@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "engine/cpu/ops.h"
 #include "engine/model/model_config.h"
@@ -20,8 +20,8 @@ class PagedKvStore {
         token_stride_(static_cast<int64_t>(config.n_kv_heads) * config.head_dim),
         block_stride_(token_stride_ * block_size),
         layer_stride_(block_stride_ * n_blocks),
-        k_(static_cast<size_t>(layer_stride_ * config.n_layers)),
-        v_(k_.size()) {}
+        k_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * config.n_layers))),
+        v_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * config.n_layers))) {}
 
   int32_t n_blocks() const { return n_blocks_; }
   int32_t block_size() const { return block_size_; }
@@ -29,8 +29,8 @@ class PagedKvStore {
   int64_t bytes_per_token() const { return 2 * n_layers_ * token_stride_ * static_cast<int64_t>(sizeof(uint16_t)); }
 
   // Where token `pos` of a sequence with `block_table` lives in `layer`.
-  uint16_t* k_at(int layer, const int32_t* block_table, int64_t pos) { return k_.data() + offset(layer, block_table, pos); }
-  uint16_t* v_at(int layer, const int32_t* block_table, int64_t pos) { return v_.data() + offset(layer, block_table, pos); }
+  uint16_t* k_at(int layer, const int32_t* block_table, int64_t pos) { return k_.get() + offset(layer, block_table, pos); }
+  uint16_t* v_at(int layer, const int32_t* block_table, int64_t pos) { return v_.get() + offset(layer, block_table, pos); }
 
   cpu::PagedKvView k_view(int layer, const int32_t* block_table) const { return view(k_, layer, block_table); }
   cpu::PagedKvView v_view(int layer, const int32_t* block_table) const { return view(v_, layer, block_table); }
@@ -42,8 +42,8 @@ class PagedKvStore {
   int64_t offset(int layer, const int32_t* block_table, int64_t pos) const {
     return layer * layer_stride_ + block_table[pos / block_size_] * block_stride_ + (pos % block_size_) * token_stride_;
   }
-  cpu::PagedKvView view(const std::vector<uint16_t>& data, int layer, const int32_t* block_table) const {
-    return cpu::PagedKvView{data.data() + layer * layer_stride_, block_table, block_size_, block_stride_, token_stride_};
+  cpu::PagedKvView view(const std::unique_ptr<uint16_t[]>& data, int layer, const int32_t* block_table) const {
+    return cpu::PagedKvView{data.get() + layer * layer_stride_, block_table, block_size_, block_stride_, token_stride_};
   }
 
   int32_t n_layers_;
@@ -52,8 +52,10 @@ class PagedKvStore {
   int64_t token_stride_;
   int64_t block_stride_;
   int64_t layer_stride_;
-  std::vector<uint16_t> k_;
-  std::vector<uint16_t> v_;
+  // Left uninitialized: attention reads only positions written before, so untouched blocks cost
+  // no page faults until a sequence lands in them.
+  std::unique_ptr<uint16_t[]> k_;
+  std::unique_ptr<uint16_t[]> v_;
 };
 
 }  // namespace strata::model
