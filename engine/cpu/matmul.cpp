@@ -76,10 +76,26 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     pool.parallel_for(n_tokens, 1, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) quantize_row_q8(x + t * cols, q8 + t * blocks, cols);
     });
-    auto dot = w.type() == TensorType::kQ4_0   ? dot_q4_0_q8
-               : w.type() == TensorType::kQ4_1 ? dot_q4_1_q8
-                                               : dot_q8_0_q8;
-    tiled_rows(w, n_tokens, y, pool, [&](int64_t r, int64_t t) { return dot(w.row(r), q8 + t * blocks, blocks); });
+    auto dot_rows = w.type() == TensorType::kQ4_0   ? dot_q4_0_q8_rows
+                    : w.type() == TensorType::kQ4_1 ? dot_q4_1_q8_rows
+                                                    : dot_q8_0_q8_rows;
+    // Up to kMaxDotRows tokens share each unpacked weight block.
+    const int64_t n_tiles = (w.rows() + kRowTile - 1) / kRowTile;
+    pool.parallel_for(n_tiles, 1, [&](int64_t tile_begin, int64_t tile_end) {
+      for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
+        const int64_t r0 = tile * kRowTile, r1 = std::min(w.rows(), r0 + kRowTile);
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxDotRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kMaxDotRows, n_tokens - t0));
+          const BlockQ8* x_rows[kMaxDotRows];
+          for (int i = 0; i < rows; ++i) x_rows[i] = q8 + (t0 + i) * blocks;
+          float out[kMaxDotRows];
+          for (int64_t r = r0; r < r1; ++r) {
+            dot_rows(w.row(r), x_rows, rows, blocks, out);
+            for (int i = 0; i < rows; ++i) y[(t0 + i) * w.rows() + r] = out[i];
+          }
+        }
+      }
+    });
   } else if (w.type() == TensorType::kF16) {
     tiled_rows(w, n_tokens, y, pool, [&](int64_t r, int64_t t) {
       return dot_f16_f32(reinterpret_cast<const uint16_t*>(w.row(r)), x + t * cols, cols);

@@ -31,11 +31,93 @@ __m256 dot_u8_i8(__m256i u, __m256i s) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-// Signed x signed via the sign trick: |a| * (b with a's sign).
-__m256 dot_i8_i8(__m256i a, __m256i b) { return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)); }
-
 __m256i load_qs(const BlockQ8& x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)); }
 #endif
+
+
+// The three weight layouts the quantized dot products read. unpack() gives the block's 32
+// quantized values in element order; kSigned says whether they are int8 (else uint8 0..15);
+// kHasOffset whether the block adds m (Q4_1: w = d*q + m).
+struct Q4_0Layout {
+  static constexpr int kBytes = 18, kQuants = 2;
+  static constexpr bool kSigned = true, kHasOffset = false;
+#ifdef STRATA_AVX2
+  static __m256i unpack(const uint8_t* b) { return _mm256_sub_epi8(unpack_nibbles(b + kQuants), _mm256_set1_epi8(8)); }
+#endif
+  static int value(const uint8_t* b, int j) { return (j < 16 ? b[kQuants + j] & 0x0f : b[kQuants + j - 16] >> 4) - 8; }
+};
+struct Q4_1Layout {
+  static constexpr int kBytes = 20, kQuants = 4;
+  static constexpr bool kSigned = false, kHasOffset = true;
+#ifdef STRATA_AVX2
+  static __m256i unpack(const uint8_t* b) { return unpack_nibbles(b + kQuants); }
+#endif
+  static int value(const uint8_t* b, int j) { return j < 16 ? b[kQuants + j] & 0x0f : b[kQuants + j - 16] >> 4; }
+};
+struct Q8_0Layout {
+  static constexpr int kBytes = 34, kQuants = 2;
+  static constexpr bool kSigned = true, kHasOffset = false;
+#ifdef STRATA_AVX2
+  static __m256i unpack(const uint8_t* b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + kQuants)); }
+#endif
+  static int value(const uint8_t* b, int j) { return static_cast<int8_t>(b[kQuants + j]); }
+};
+
+// One weight row against N activation rows. Each row's arithmetic is exactly that of N = 1
+// (same operations, same order), so results never depend on how many rows share a call.
+template <typename Layout, int N>
+void dot_rows(const uint8_t* w, const BlockQ8* const* x, int64_t n_blocks, float* out) {
+  float offset[N] = {};
+#ifdef STRATA_AVX2
+  __m256 acc[N];
+  for (auto& a : acc) a = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* wb = w + b * Layout::kBytes;
+    const __m256i q = Layout::unpack(wb);
+    const float d = half_at(wb);
+    const float m = Layout::kHasOffset ? half_at(wb + 2) : 0.0f;
+    // Signed weights use the sign trick: |q| * (x with q's sign), |q| shared by every row.
+    const __m256i q_abs = Layout::kSigned ? _mm256_sign_epi8(q, q) : q;
+    for (int n = 0; n < N; ++n) {
+      if constexpr (Layout::kHasOffset) offset[n] += m * x[n][b].s;
+      const __m256i xq = load_qs(x[n][b]);
+      const __m256 sum = dot_u8_i8(q_abs, Layout::kSigned ? _mm256_sign_epi8(xq, q) : xq);
+      acc[n] = _mm256_fmadd_ps(_mm256_set1_ps(d * x[n][b].d), sum, acc[n]);
+    }
+  }
+  for (int n = 0; n < N; ++n) out[n] = hsum(acc[n]) + offset[n];
+#else
+  float sum[N] = {};
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const uint8_t* wb = w + b * Layout::kBytes;
+    const float d = half_at(wb);
+    for (int n = 0; n < N; ++n) {
+      int isum = 0;
+      for (int j = 0; j < kQ8Block; ++j) isum += Layout::value(wb, j) * x[n][b].qs[j];
+      sum[n] += d * x[n][b].d * static_cast<float>(isum);
+      if constexpr (Layout::kHasOffset) offset[n] += half_at(wb + 2) * x[n][b].s;
+    }
+  }
+  for (int n = 0; n < N; ++n) out[n] = sum[n] + offset[n];
+#endif
+}
+
+template <typename Layout>
+void dot_rows_dispatch(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
+  switch (n_rows) {
+    case 1: return dot_rows<Layout, 1>(w, x, n_blocks, out);
+    case 2: return dot_rows<Layout, 2>(w, x, n_blocks, out);
+    case 3: return dot_rows<Layout, 3>(w, x, n_blocks, out);
+    default: return dot_rows<Layout, kMaxDotRows>(w, x, n_blocks, out);
+  }
+}
+
+template <typename Layout>
+float dot_one(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) {
+  float out;
+  dot_rows<Layout, 1>(w, &x, n_blocks, &out);
+  return out;
+}
 
 }  // namespace
 
@@ -57,77 +139,18 @@ void quantize_row_q8(const float* x, BlockQ8* y, int64_t n) {
   }
 }
 
-float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) {
-  constexpr int kBytes = 18;
-#ifdef STRATA_AVX2
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    __m256i q = _mm256_sub_epi8(unpack_nibbles(wb + 2), _mm256_set1_epi8(8));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(wb) * x[b].d), dot_i8_i8(q, load_qs(x[b])), acc);
-  }
-  return hsum(acc);
-#else
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    const uint8_t* qs = wb + 2;
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) {
-      isum += ((qs[j] & 0x0f) - 8) * x[b].qs[j] + ((qs[j] >> 4) - 8) * x[b].qs[j + 16];
-    }
-    sum += half_at(wb) * x[b].d * static_cast<float>(isum);
-  }
-  return sum;
-#endif
-}
+float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q4_0Layout>(w, x, n_blocks); }
+float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q4_1Layout>(w, x, n_blocks); }
+float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q8_0Layout>(w, x, n_blocks); }
 
-float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) {
-  constexpr int kBytes = 20;
-  float offset_sum = 0.0f;  // sum over blocks of m * d_x * sum(q_x)
-#ifdef STRATA_AVX2
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    offset_sum += half_at(wb + 2) * x[b].s;
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(wb) * x[b].d), dot_u8_i8(unpack_nibbles(wb + 4), load_qs(x[b])), acc);
-  }
-  return hsum(acc) + offset_sum;
-#else
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    const uint8_t* qs = wb + 4;
-    int isum = 0;
-    for (int j = 0; j < 16; ++j) isum += (qs[j] & 0x0f) * x[b].qs[j] + (qs[j] >> 4) * x[b].qs[j + 16];
-    sum += half_at(wb) * x[b].d * static_cast<float>(isum);
-    offset_sum += half_at(wb + 2) * x[b].s;
-  }
-  return sum + offset_sum;
-#endif
+void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
+  dot_rows_dispatch<Q4_0Layout>(w, x, n_rows, n_blocks, out);
 }
-
-float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) {
-  constexpr int kBytes = 34;
-#ifdef STRATA_AVX2
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_at(wb) * x[b].d), dot_i8_i8(q, load_qs(x[b])), acc);
-  }
-  return hsum(acc);
-#else
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    const uint8_t* wb = w + b * kBytes;
-    const auto* qs = reinterpret_cast<const int8_t*>(wb + 2);
-    int isum = 0;
-    for (int j = 0; j < kQ8Block; ++j) isum += qs[j] * x[b].qs[j];
-    sum += half_at(wb) * x[b].d * static_cast<float>(isum);
-  }
-  return sum;
-#endif
+void dot_q4_1_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
+  dot_rows_dispatch<Q4_1Layout>(w, x, n_rows, n_blocks, out);
+}
+void dot_q8_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
+  dot_rows_dispatch<Q8_0Layout>(w, x, n_rows, n_blocks, out);
 }
 
 float dot_f32(const float* a, const float* b, int64_t n) {

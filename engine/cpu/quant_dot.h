@@ -27,6 +27,13 @@ float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 
+// One weight row against n_rows (1..kMaxDotRows) activation rows at once, unpacking each weight
+// block once for all of them: out[i] equals the single-row dot of x[i], bit for bit.
+constexpr int kMaxDotRows = 4;
+void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
+void dot_q4_1_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
+void dot_q8_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
+
 float dot_f32(const float* a, const float* b, int64_t n);
 float dot_f16_f32(const uint16_t* a, const float* b, int64_t n);
 

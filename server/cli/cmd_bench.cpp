@@ -1,4 +1,5 @@
-// strata bench: prompt processing (pp) and token generation (tg) speed of one sequence.
+// strata bench: the speed of one sequence (prompt processing and generation), or, with
+// --concurrency, the offline throughput of many requests through the scheduler.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -6,13 +7,16 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/runtime/loaded_model.h"
 #include "engine/runtime/solo_sequence.h"
+#include "scheduler/scheduler.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
+#include "server/cli/scheduler_options.h"
 
 namespace strata::cli {
 namespace {
@@ -21,16 +25,93 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Fixed pseudo-random prompts so runs are comparable; no two share a prefix.
+std::vector<int32_t> random_prompt(std::mt19937& rng, int32_t length, int32_t vocab) {
+  std::uniform_int_distribution<int32_t> any_token(0, vocab - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(length));
+  for (auto& t : prompt) t = any_token(rng);
+  return prompt;
+}
+
+nlohmann::ordered_json bench_single(runtime::LoadedModel& m, int32_t n_prompt, int32_t n_gen, int reps) {
+  const auto& config = m.model->config();
+  std::mt19937 rng(1234);
+  const auto prompt = random_prompt(rng, n_prompt, config.vocab_size);
+  double best_pp = 0.0, best_tg = 0.0;
+  for (int r = 0; r < reps; ++r) {
+    runtime::SoloSequence sequence(*m.model, n_prompt + n_gen);
+    auto start = std::chrono::steady_clock::now();
+    auto logits = sequence.feed(prompt);
+    best_pp = std::max(best_pp, n_prompt / seconds_since(start));
+    start = std::chrono::steady_clock::now();
+    for (int32_t i = 0; i < n_gen; ++i) {
+      auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      logits = sequence.feed(std::span<const int32_t>(&next, 1));
+    }
+    best_tg = std::max(best_tg, n_gen / seconds_since(start));
+  }
+  std::printf("| model | threads | test | tokens/s |\n|---|---:|---|---:|\n");
+  std::printf("| %s | %d | pp%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_prompt, best_pp);
+  std::printf("| %s | %d | tg%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_gen, best_tg);
+  return {{"pp_tokens_per_s", best_pp}, {"tg_tokens_per_s", best_tg}};
+}
+
+// `concurrency` requests at once (max_num_seqs = concurrency), each with n_prompt prompt tokens
+// and exactly n_gen generated ones (ignore_eos), greedy.
+nlohmann::ordered_json bench_throughput(runtime::LoadedModel& m, scheduler::SchedulerConfig config, int32_t concurrency,
+                                        int32_t n_prompt, int32_t n_gen) {
+  config.max_num_seqs = concurrency;
+  config.max_waiting = std::max(config.max_waiting, concurrency);
+  scheduler::Scheduler s(m, config);
+  std::mt19937 rng(static_cast<uint32_t>(concurrency));
+  scheduler::GenerationParams params;
+  params.sampling.temperature = 0.0f;
+  params.max_tokens = n_gen;
+  params.ignore_eos = true;
+  for (int32_t i = 0; i < concurrency; ++i) {
+    auto result = s.submit({random_prompt(rng, n_prompt, m.model->config().vocab_size), params}, [](const auto&) {});
+    if (result.status != scheduler::SubmitStatus::kAccepted) throw UsageError(result.reason);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  while (s.has_work()) s.step();
+  const double seconds = seconds_since(start);
+  const auto st = s.stats();
+  return {{"concurrency", concurrency},
+          {"seconds", seconds},
+          {"total_tokens_per_s", static_cast<double>(st.prompt_tokens + st.generated_tokens) / seconds},
+          {"generation_tokens_per_s", static_cast<double>(st.generated_tokens) / seconds},
+          {"peak_kv_blocks", st.kv_blocks_peak},
+          {"kv_blocks", st.kv_blocks_total},
+          {"steps", st.steps},
+          {"preemptions", st.preemptions}};
+}
+
+std::vector<int32_t> parse_levels(const std::string& text) {
+  std::vector<int32_t> levels;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 4096) {
+      throw UsageError("invalid value '" + text + "' for --concurrency: expected a list like 1,4,16");
+    }
+    levels.push_back(static_cast<int32_t>(v));
+  }
+  return levels;
+}
+
 }  // namespace
 
 int run_bench(const Args& args) {
   ArgParser p("bench");
   p.option("--model", "PATH", "GGUF model file", true);
-  p.option("--prompt-tokens", "N", "tokens in the prompt (default 128)");
+  p.option("--prompt-tokens", "N", "tokens in each prompt (default 128)");
   p.option("--gen-tokens", "N", "tokens generated after it (default 64)");
-  p.option("--repetitions", "R", "runs of each; the best is reported (default 3)");
+  p.option("--repetitions", "R", "single-sequence runs; the best is reported (default 3)");
+  p.option("--concurrency", "LIST", "offline throughput at these numbers of concurrent requests, e.g. 1,4,16");
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
   p.option("--json", "FILE", "also write the results as JSON");
+  add_scheduler_options(p);
   p.flag("--help", "show this help");
   p.parse(args);
   if (p.has("--help")) {
@@ -40,41 +121,29 @@ int run_bench(const Args& args) {
   const auto n_prompt = static_cast<int32_t>(p.get_int("--prompt-tokens", 128, 1, 1 << 16));
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
   const auto reps = static_cast<int>(p.get_int("--repetitions", 3, 1, 100));
+  const auto levels = p.has("--concurrency") ? parse_levels(p.get_string("--concurrency")) : std::vector<int32_t>{};
+  const auto sched = scheduler_config(p);
 
   auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
-  const auto& config = m.model->config();
-  if (n_prompt + n_gen > config.context_length) throw UsageError("prompt + generated tokens exceed the context length");
-
-  // Fixed pseudo-random prompt so runs are comparable; generation feeds back the argmax.
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> any_token(0, config.vocab_size - 1);
-  std::vector<int32_t> prompt(static_cast<size_t>(n_prompt));
-  for (auto& t : prompt) t = any_token(rng);
-
-  double best_pp = 0.0, best_tg = 0.0;
-  for (int r = 0; r < reps; ++r) {
-    runtime::SoloSequence sequence(*m.model, n_prompt + n_gen);
-    auto start = std::chrono::steady_clock::now();
-    auto logits = sequence.feed(prompt);
-    best_pp = std::max(best_pp, n_prompt / seconds_since(start));
-    start = std::chrono::steady_clock::now();
-    for (int32_t i = 0; i < n_gen; ++i) {
-      int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      logits = sequence.feed(std::span<const int32_t>(&next, 1));
+  if (n_prompt + n_gen > m.model->config().context_length) throw UsageError("prompt + generated tokens exceed the context length");
+  nlohmann::ordered_json out = {{"engine", "strata"},           {"model", p.get_string("--model")},
+                                {"threads", m.model->n_threads()}, {"prompt_tokens", n_prompt},
+                                {"gen_tokens", n_gen}};
+  if (levels.empty()) {
+    out["repetitions"] = reps;
+    out.update(bench_single(m, n_prompt, n_gen, reps));
+  } else {
+    std::printf("| concurrency | total tok/s | generation tok/s | peak KV blocks | steps | preemptions |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|\n");
+    for (int32_t level : levels) {
+      auto r = bench_throughput(m, sched, level, n_prompt, n_gen);
+      std::printf("| %d | %.1f | %.1f | %d / %d | %lld | %lld |\n", level, r["total_tokens_per_s"].get<double>(),
+                  r["generation_tokens_per_s"].get<double>(), r["peak_kv_blocks"].get<int>(), r["kv_blocks"].get<int>(),
+                  static_cast<long long>(r["steps"].get<int64_t>()), static_cast<long long>(r["preemptions"].get<int64_t>()));
+      out["throughput"].push_back(r);
     }
-    best_tg = std::max(best_tg, n_gen / seconds_since(start));
   }
-
-  std::printf("| model | threads | test | tokens/s |\n|---|---:|---|---:|\n");
-  std::printf("| %s | %d | pp%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_prompt, best_pp);
-  std::printf("| %s | %d | tg%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_gen, best_tg);
-  if (p.has("--json")) {
-    nlohmann::ordered_json out = {{"engine", "strata"},        {"model", p.get_string("--model")},
-                                  {"threads", m.model->n_threads()}, {"prompt_tokens", n_prompt},
-                                  {"gen_tokens", n_gen},       {"repetitions", reps},
-                                  {"pp_tokens_per_s", best_pp}, {"tg_tokens_per_s", best_tg}};
-    std::ofstream(p.get_string("--json")) << out.dump(2) << "\n";
-  }
+  if (p.has("--json")) std::ofstream(p.get_string("--json")) << out.dump(2) << "\n";
   return 0;
 }
 
