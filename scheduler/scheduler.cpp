@@ -78,7 +78,7 @@ SubmitResult Scheduler::submit(Request request, EventSink sink) {
                    std::to_string(kv_.usage(0).capacity) + " blocks of " + std::to_string(config_.block_size) + " tokens)");
   }
   int32_t waiting = 0;
-  for (const auto& [id, r] : requests_) waiting += r->sequences.front()->status == SequenceStatus::kWaiting;
+  for (const auto& [id, r] : requests_) waiting += is_queued(r->sequences.front()->status);
   if (waiting >= config_.max_waiting) {
     return SubmitResult{SubmitStatus::kBusy, 0, "the waiting queue is full (" + std::to_string(config_.max_waiting) + ")"};
   }
@@ -117,11 +117,12 @@ void Scheduler::fail_all(const std::string& error) {
   erase_finished();
 }
 
-std::vector<Sequence*> Scheduler::ordered(SequenceStatus status) const {
+std::vector<Sequence*> Scheduler::ordered(bool queued) const {
   std::vector<Sequence*> out;
   for (const auto& [id, r] : requests_) {
     for (const auto& s : r->sequences) {
-      if (s->status == status && !s->awaiting_fork) out.push_back(s.get());
+      const bool selected = queued ? is_queued(s->status) : s->status == SequenceStatus::kRunning;
+      if (selected && !s->awaiting_fork) out.push_back(s.get());
     }
   }
   std::sort(out.begin(), out.end(), runs_before);
@@ -137,7 +138,7 @@ bool Scheduler::step() {
   if (plan.empty()) {
     // Nothing could be placed although nothing runs: the head of the queue cannot be admitted.
     // submit() checks that every request fits alone, so this only guards against a livelock.
-    auto waiting = ordered(SequenceStatus::kWaiting);
+    auto waiting = ordered(/*queued=*/true);
     if (!waiting.empty()) fail_request(*waiting.front()->request, "the KV cache cannot hold this request");
     erase_finished();
     return true;
@@ -154,7 +155,7 @@ std::vector<Scheduler::Planned> Scheduler::schedule(std::vector<kvcache::CopyOp>
   int32_t budget = config_.max_num_batched_tokens;
   auto room = [&] { return budget > 0 && static_cast<int32_t>(plan.size()) < config_.max_num_seqs; };
 
-  for (Sequence* s : ordered(SequenceStatus::kRunning)) {
+  for (Sequence* s : ordered(/*queued=*/false)) {
     if (s->status != SequenceStatus::kRunning) continue;  // preempted earlier in this loop
     if (!room()) break;
     const auto n = static_cast<int32_t>(std::min<int64_t>(static_cast<int64_t>(s->tokens.size()) - s->num_computed, budget));
@@ -162,7 +163,7 @@ std::vector<Scheduler::Planned> Scheduler::schedule(std::vector<kvcache::CopyOp>
     plan.push_back({s, n});
     budget -= n;
   }
-  for (Sequence* s : ordered(SequenceStatus::kWaiting)) {
+  for (Sequence* s : ordered(/*queued=*/true)) {
     if (!room()) break;
     auto cached = kv_.allocate(s->id, s->tokens);
     if (!cached) break;  // FCFS within priority: nobody behind it jumps the queue
@@ -189,13 +190,13 @@ bool Scheduler::reserve(Sequence& s, int32_t n_tokens, std::vector<kvcache::Copy
 }
 
 Sequence* Scheduler::pick_victim() const {
-  auto running = ordered(SequenceStatus::kRunning);
+  auto running = ordered(/*queued=*/false);
   return running.back();  // the lowest priority, newest
 }
 
 void Scheduler::preempt(Sequence& s, std::vector<Planned>& plan) {
   kv_.free(s.id);
-  s.status = SequenceStatus::kWaiting;
+  s.status = SequenceStatus::kPreempted;
   s.num_computed = 0;
   ++s.preemptions;
   ++s.request->usage.preemptions;
@@ -297,7 +298,7 @@ void Scheduler::finish(Sequence& s, FinishReason reason, SequenceEvent& event, c
     if (!tail.stopped) event.text += s.stop_strings.flush();
   }
   if (kv_.contains(s.id)) kv_.free(s.id);
-  s.status = SequenceStatus::kFinished;
+  s.status = reason == FinishReason::kCancelled ? SequenceStatus::kCancelled : SequenceStatus::kFinished;
   s.awaiting_fork = false;
   event.finish = reason;
   event.error = error;
@@ -307,7 +308,7 @@ void Scheduler::finish(Sequence& s, FinishReason reason, SequenceEvent& event, c
 
 void Scheduler::fail_request(RequestState& r, const std::string& error) {
   for (auto& s : r.sequences) {
-    if (s->status == SequenceStatus::kFinished) continue;
+    if (is_done(s->status)) continue;
     SequenceEvent event;
     event.request_id = r.id;
     event.index = s->index;
@@ -319,7 +320,7 @@ void Scheduler::process_cancellations() {
   for (auto& [id, r] : requests_) {
     if (!r->cancel_requested) continue;
     for (auto& s : r->sequences) {
-      if (s->status == SequenceStatus::kFinished) continue;
+      if (is_done(s->status)) continue;
       SequenceEvent event;
       event.request_id = r->id;
       event.index = s->index;

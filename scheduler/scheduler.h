@@ -31,7 +31,7 @@ struct SubmitResult {
 
 struct SchedulerStats {
   int32_t running_requests = 0;
-  int32_t waiting_requests = 0;
+  int32_t waiting_requests = 0;    // preempted ones included
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
@@ -87,7 +87,9 @@ class Scheduler {
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);
   void erase_finished();
-  std::vector<Sequence*> ordered(SequenceStatus status) const;
+  // Running (or, with queued, waiting and preempted) sequences in the order they are served:
+  // priority, then arrival, then index.
+  std::vector<Sequence*> ordered(bool queued) const;
 
   runtime::LoadedModel& model_;
   SchedulerConfig config_;

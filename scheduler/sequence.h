@@ -15,7 +15,16 @@ namespace strata::scheduler {
 
 struct RequestState;
 
-enum class SequenceStatus { kWaiting, kRunning, kFinished };
+enum class SequenceStatus {
+  kWaiting,    // queued, never run
+  kRunning,    // holds KV blocks
+  kPreempted,  // its blocks were taken back; queued again, to be recomputed
+  kFinished,   // stopped by a stop condition, the length limit or an error
+  kCancelled,  // ended by cancel() (or shutdown)
+};
+
+inline bool is_queued(SequenceStatus s) { return s == SequenceStatus::kWaiting || s == SequenceStatus::kPreempted; }
+inline bool is_done(SequenceStatus s) { return s == SequenceStatus::kFinished || s == SequenceStatus::kCancelled; }
 
 struct Sequence {
   Sequence(kvcache::SeqId id_, RequestState& request_, int32_t index_, std::vector<int32_t> tokens_,
