@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   libsentencepiece-dev sentencepiece libpcre2-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost1.81-dev
   python3 python3-venv python3-pip
 )
 
