@@ -341,6 +341,7 @@ SchedulerStats Scheduler::stats() const {
     (running ? st.running_requests : st.waiting_requests) += 1;
   }
   const auto usage = kv_.usage(0);
+  st.kv_block_size = config_.block_size;
   st.kv_blocks_total = usage.capacity;
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;

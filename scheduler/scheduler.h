@@ -32,6 +32,7 @@ struct SubmitResult {
 struct SchedulerStats {
   int32_t running_requests = 0;
   int32_t waiting_requests = 0;    // preempted ones included
+  int32_t kv_block_size = 0;      // tokens per block
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
