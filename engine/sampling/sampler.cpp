@@ -21,6 +21,10 @@ std::string SamplingParams::validate() const {
   if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) {
     return bad("frequency_penalty", frequency_penalty, "[-2, 2]");
   }
+  for (const auto& [token, bias] : logit_bias) {
+    if (token < 0) return "logit_bias token id " + std::to_string(token) + " must be >= 0";
+    if (!(bias >= -100.0f && bias <= 100.0f)) return bad("logit_bias", bias, "[-100, 100]");
+  }
   return {};
 }
 
@@ -29,11 +33,16 @@ Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt)
   for (int32_t t : prompt) seen_[t] = true;
 }
 
-void Sampler::apply_penalties(std::span<float> logits) const {
-  for (const auto& [token, unused] : seen_) {
+void Sampler::apply_bias_and_penalties(std::span<float> logits) const {
+  auto check = [&](int32_t token) {
     if (token < 0 || static_cast<size_t>(token) >= logits.size()) {
       throw std::out_of_range("sampler: token id " + std::to_string(token) + " is outside the vocabulary");
     }
+  };
+  for (const auto& [token, unused] : seen_) check(token);
+  for (const auto& [token, bias] : params_.logit_bias) {
+    check(token);
+    logits[static_cast<size_t>(token)] += bias;
   }
   if (params_.repetition_penalty != 1.0f) {
     for (const auto& [token, unused] : seen_) {
@@ -54,7 +63,7 @@ void Sampler::accept(int32_t token) {
 }
 
 int32_t Sampler::sample(std::span<float> logits) {
-  apply_penalties(logits);
+  apply_bias_and_penalties(logits);
   if (params_.temperature == 0.0f) {
     auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     accept(best);

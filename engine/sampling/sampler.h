@@ -1,4 +1,4 @@
-// Token sampling from logits: penalties, temperature, top-k, top-p, min-p, seeded.
+// Token sampling from logits: logit bias, penalties, temperature, top-k, top-p, min-p, seeded.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,10 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // > 0; divides positive / multiplies negative logits of seen tokens (prompt and output)
   float presence_penalty = 0.0f;    // [-2, 2]; subtracted once from logits of tokens already generated
   float frequency_penalty = 0.0f;   // [-2, 2]; subtracted per occurrence in the generated tokens
+  // Added to the logits of these token ids before the penalties (OpenAI's logit_bias); each
+  // bias in [-100, 100]. An id outside the vocabulary makes sample() throw std::out_of_range,
+  // so front ends check ids against the vocabulary before submitting.
+  std::unordered_map<int32_t, float> logit_bias;
   std::optional<uint64_t> seed;     // fixes the random stream; unset = nondeterministic
 
   // Empty when valid, else a message naming the first invalid field and its allowed range.
@@ -32,12 +36,13 @@ class Sampler {
   // prompt: the tokens the repetition penalty also covers.
   Sampler(const SamplingParams& params, std::span<const int32_t> prompt);
 
-  // Picks the next token from `logits` (modified in place by the penalties) and records it as
-  // generated. Throws std::out_of_range when a prompt id lies outside `logits`.
+  // Picks the next token from `logits` (modified in place by the bias and the penalties) and
+  // records it as generated. Throws std::out_of_range when a prompt or logit_bias id lies
+  // outside `logits`.
   int32_t sample(std::span<float> logits);
 
  private:
-  void apply_penalties(std::span<float> logits) const;
+  void apply_bias_and_penalties(std::span<float> logits) const;
   void accept(int32_t token);
 
   SamplingParams params_;

@@ -1,6 +1,6 @@
 // The sampler (engine/sampling/sampler.h) against expectations computed here: parameter
-// validation, greedy decoding, the three penalties, top-k / top-p / min-p filters, temperature
-// and seeding. Distribution tests draw many seeded samples and compare the empirical
+// validation, greedy decoding, logit bias, the three penalties, top-k / top-p / min-p filters,
+// temperature and seeding. Distribution tests draw many seeded samples and compare the empirical
 // frequencies with probabilities computed independently in double precision, within 5 binomial
 // standard deviations (deterministic for a fixed seed).
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -336,6 +337,60 @@ TEST(SamplerPenalties, RepetitionPenaltyIsAppliedBeforePresencePenalty) {
   std::vector<float> b = {0.0f, 3.0f};
   sampler.sample(b);
   EXPECT_FLOAT_EQ(b[1], 3.0f / 2.0f - 1.0f);  // not (3 - 1) / 2 = 1.0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logit bias (OpenAI's logit_bias: added to the logits before the penalties)
+
+TEST(SamplerLogitBias, BiasIsAddedToTheLogitsAndDecidesTheArgmax) {
+  SamplingParams p = greedy();
+  p.logit_bias = {{2, 1.5f}, {0, -0.5f}};
+  Sampler sampler(p, {});
+  std::vector<float> logits = {1.0f, 2.0f, 1.0f};
+  EXPECT_EQ(sampler.sample(logits), 2);  // 1.0 + 1.5 = 2.5 > 2.0
+  EXPECT_EQ(logits, (std::vector<float>{0.5f, 2.0f, 2.5f}));
+}
+
+TEST(SamplerLogitBias, MinusOneHundredBansATokenWhenSampling) {
+  SamplingParams p = seeded(11);
+  p.logit_bias = {{0, -100.0f}};
+  Sampler sampler(p, {});
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<float> logits = {5.0f, 0.0f, 0.0f};  // token 0 would be drawn ~99% of the time
+    EXPECT_NE(sampler.sample(logits), 0);
+  }
+}
+
+TEST(SamplerLogitBias, BiasComesBeforeTheRepetitionPenalty) {
+  SamplingParams p = greedy();
+  p.repetition_penalty = 2.0f;
+  p.logit_bias = {{1, 2.0f}};
+  Sampler sampler(p, std::vector<int32_t>{1});
+  std::vector<float> logits = {1.6f, 1.0f};
+  EXPECT_EQ(sampler.sample(logits), 0);
+  EXPECT_FLOAT_EQ(logits[1], (1.0f + 2.0f) / 2.0f);  // not 1.0 / 2 + 2 = 2.5
+}
+
+TEST(SamplerLogitBias, ValidateNamesOutOfRangeBiasesAndNegativeIds) {
+  for (float bias : {-100.01f, 100.01f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    SamplingParams p;
+    p.logit_bias = {{3, bias}};
+    EXPECT_NE(p.validate().find("logit_bias"), std::string::npos) << bias << " gave \"" << p.validate() << "\"";
+  }
+  SamplingParams negative_id;
+  negative_id.logit_bias = {{-1, 1.0f}};
+  EXPECT_NE(negative_id.validate().find("logit_bias"), std::string::npos) << negative_id.validate();
+  SamplingParams edges;
+  edges.logit_bias = {{0, -100.0f}, {7, 100.0f}};
+  EXPECT_EQ(edges.validate(), "");
+}
+
+TEST(SamplerLogitBias, AnIdOutsideTheVocabularyThrows) {
+  SamplingParams p = greedy();
+  p.logit_bias = {{4, 1.0f}};
+  Sampler sampler(p, {});
+  std::vector<float> logits = {0.0f, 1.0f, 2.0f, 3.0f};
+  EXPECT_THROW(sampler.sample(logits), std::out_of_range);
 }
 
 // ---------------------------------------------------------------------------------------------
