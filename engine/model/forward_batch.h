@@ -22,4 +22,18 @@ struct BatchSequence {
 
 using ForwardBatch = std::vector<BatchSequence>;
 
+// The batch as one list of tokens, which every backend's forward walks.
+struct FlatBatch {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> positions;
+  std::vector<int32_t> sequence;     // index into the batch of each token's sequence
+  std::vector<int64_t> output_rows;  // tokens whose logits are returned, in order
+  int32_t longest = 0;               // keys of the token that sees the most
+};
+
+// Checks the batch against the model and the cache's block size (std::invalid_argument naming
+// the problem: no tokens, positions past the context, a block table too short, an id outside
+// the vocabulary) and flattens it.
+FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size);
+
 }  // namespace strata::model

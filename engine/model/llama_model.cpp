@@ -56,68 +56,21 @@ LlamaModel::LlamaModel(const gguf::GgufFile& file, int n_threads)
   }
 }
 
-namespace {
-
-// Where each token of a ragged batch belongs: its sequence and position.
-struct TokenSlot {
-  int32_t sequence;
-  int32_t pos;
-};
-
-void validate_batch(const ForwardBatch& batch, const ModelConfig& c, int32_t block_size) {
-  if (batch.empty()) throw std::invalid_argument("forward: empty batch");
-  for (const auto& s : batch) {
-    if (s.tokens.empty()) throw std::invalid_argument("forward: a sequence has no tokens");
-    const int64_t end = static_cast<int64_t>(s.start_pos) + static_cast<int64_t>(s.tokens.size());
-    if (s.start_pos < 0 || end > c.context_length) {
-      throw std::invalid_argument("forward: positions up to " + std::to_string(end) + " exceed the context length " +
-                                  std::to_string(c.context_length));
-    }
-    if (static_cast<int64_t>(s.block_table.size()) * block_size < end) {
-      throw std::invalid_argument("forward: block table of " + std::to_string(s.block_table.size()) +
-                                  " blocks cannot hold " + std::to_string(end) + " positions");
-    }
-    for (int32_t id : s.tokens) {
-      if (id < 0 || id >= c.vocab_size) throw std::invalid_argument("forward: token id " + std::to_string(id) + " is out of range");
-    }
-  }
-}
-
-}  // namespace
-
 std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& kv) {
   const auto& c = config_;
-  validate_batch(batch, c, kv.block_size());
-  std::vector<TokenSlot> slots;
-  std::vector<int64_t> output_rows;  // token rows whose logits are returned, in order
-  for (size_t si = 0; si < batch.size(); ++si) {
-    const auto& s = batch[si];
-    const int64_t first_row = static_cast<int64_t>(slots.size());
-    for (size_t i = 0; i < s.tokens.size(); ++i) slots.push_back({static_cast<int32_t>(si), s.start_pos + static_cast<int32_t>(i)});
-    const int64_t end_row = static_cast<int64_t>(slots.size());
-    if (s.logits == LogitsWanted::kAll) {
-      for (int64_t r = first_row; r < end_row; ++r) output_rows.push_back(r);
-    } else if (s.logits == LogitsWanted::kLast) {
-      output_rows.push_back(end_row - 1);
-    }
-  }
-  const int64_t n = static_cast<int64_t>(slots.size());
+  const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size());
+  const int64_t n = static_cast<int64_t>(flat.tokens.size());
   const int64_t d = c.n_embd;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   const float attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  int64_t longest = 0;
-  for (const auto& slot : slots) longest = std::max<int64_t>(longest, slot.pos + 1);
 
   std::vector<float> x(static_cast<size_t>(n * d)), h(x.size()), proj(x.size());
   std::vector<float> q(static_cast<size_t>(n * q_dim)), attn(q.size());
   std::vector<float> k(static_cast<size_t>(n * kv_dim)), v(k.size());
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
 
-  size_t row = 0;
-  for (const auto& s : batch) {
-    for (int32_t id : s.tokens) token_embd_.dequantize_row(id, x.data() + static_cast<int64_t>(row++) * d);
-  }
+  for (int64_t t = 0; t < n; ++t) token_embd_.dequantize_row(flat.tokens[static_cast<size_t>(t)], x.data() + t * d);
 
   for (int li = 0; li < c.n_layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
@@ -126,25 +79,25 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& 
     cpu::matmul(l.wk, h.data(), n, k.data(), scratch_, pool_);
     cpu::matmul(l.wv, h.data(), n, v.data(), scratch_, pool_);
     for (int64_t t = 0; t < n; ++t) {
-      const TokenSlot& slot = slots[static_cast<size_t>(t)];
-      const int32_t* table = batch[static_cast<size_t>(slot.sequence)].block_table.data();
-      cpu::rope_adjacent_pairs(q.data() + t * q_dim, c.n_heads, c.head_dim, c.rope_dim, slot.pos, c.rope_base);
-      cpu::rope_adjacent_pairs(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, slot.pos, c.rope_base);
-      uint16_t* kc = kv.k_at(li, table, slot.pos);
-      uint16_t* vc = kv.v_at(li, table, slot.pos);
+      const int32_t pos = flat.positions[static_cast<size_t>(t)];
+      const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
+      cpu::rope_adjacent_pairs(q.data() + t * q_dim, c.n_heads, c.head_dim, c.rope_dim, pos, c.rope_base);
+      cpu::rope_adjacent_pairs(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, pos, c.rope_base);
+      uint16_t* kc = kv.k_at(li, table, pos);
+      uint16_t* vc = kv.v_at(li, table, pos);
       for (int64_t j = 0; j < kv_dim; ++j) {
         kc[j] = f32_to_fp16(k[static_cast<size_t>(t * kv_dim + j)]);
         vc[j] = f32_to_fp16(v[static_cast<size_t>(t * kv_dim + j)]);
       }
     }
     pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> scores(static_cast<size_t>(longest));
+      std::vector<float> scores(static_cast<size_t>(flat.longest));
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c.n_heads;
         const int head = static_cast<int>(item % c.n_heads);
-        const TokenSlot& slot = slots[static_cast<size_t>(t)];
-        const int32_t* table = batch[static_cast<size_t>(slot.sequence)].block_table.data();
-        cpu::attention_one_query(q.data() + t * q_dim, kv.k_view(li, table), kv.v_view(li, table), slot.pos + 1, head,
+        const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
+        cpu::attention_one_query(q.data() + t * q_dim, kv.k_view(li, table), kv.v_view(li, table),
+                                 flat.positions[static_cast<size_t>(t)] + 1, head,
                                  c.n_heads, c.n_kv_heads, c.head_dim, attn_scale, scores.data(), attn.data() + t * q_dim);
       }
     });
@@ -159,10 +112,10 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& 
     for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
   }
 
-  const int64_t n_out = static_cast<int64_t>(output_rows.size());
+  const int64_t n_out = static_cast<int64_t>(flat.output_rows.size());
   if (n_out == 0) return {};
   for (int64_t i = 0; i < n_out; ++i) {
-    cpu::rms_norm(x.data() + output_rows[static_cast<size_t>(i)] * d, output_norm_.data(), h.data() + i * d, d, c.rms_eps);
+    cpu::rms_norm(x.data() + flat.output_rows[static_cast<size_t>(i)] * d, output_norm_.data(), h.data() + i * d, d, c.rms_eps);
   }
   std::vector<float> logits(static_cast<size_t>(n_out * c.vocab_size));
   cpu::matmul(c.tied_embeddings ? token_embd_ : output_, h.data(), n_out, logits.data(), scratch_, pool_);
