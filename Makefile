@@ -7,7 +7,6 @@ STRATA_WERROR ?= OFF
 JOBS ?= $(shell nproc)
 VENV := .venv
 MODEL ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
-PROMPT ?= Write a short poem about the sea.
 CMAKE_ARGS ?=
 
 .PHONY: setup build test unit-test python-test serve bench clean
@@ -29,9 +28,9 @@ unit-test:
 python-test:
 	STRATA_BIN=$(BUILD_DIR)/bin/strata $(VENV)/bin/python -m pytest -q tests/python
 
-# Until the HTTP server lands, the main job is a chat completion on the default model.
+# The main job: the OpenAI-compatible HTTP server on the default model (Ctrl-C drains and stops it).
 serve: build
-	$(BUILD_DIR)/bin/strata generate --model $(MODEL) --chat --prompt "$(PROMPT)" --max-tokens 128
+	$(BUILD_DIR)/bin/strata serve --model $(MODEL) --host 127.0.0.1 --port 8080
 
 bench: build
 	$(BUILD_DIR)/bin/strata bench --model $(MODEL) --threads $(JOBS) --json bench-cpu.json

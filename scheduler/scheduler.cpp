@@ -67,6 +67,9 @@ SubmitResult Scheduler::submit(Request request, EventSink sink) {
     if (id < 0 || id >= c.vocab_size) return invalid("token id " + std::to_string(id) + " is outside the vocabulary");
   }
   if (auto problem = request.params.validate(); !problem.empty()) return invalid(problem);
+  for (const auto& [id, bias] : request.params.sampling.logit_bias) {
+    if (id < 0 || id >= c.vocab_size) return invalid("logit_bias token id " + std::to_string(id) + " is outside the vocabulary");
+  }
   const int64_t longest = static_cast<int64_t>(request.prompt.size()) + request.params.max_tokens;
   if (longest > c.context_length) {
     return invalid("prompt (" + std::to_string(request.prompt.size()) + " tokens) plus max_tokens (" +

@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  tokenize   print the token ids of a text as a JSON array\n"
     "  info       describe a model file\n"
     "  bench      measure prompt processing and generation speed\n"
+    "  serve      run the OpenAI-compatible HTTP server\n"
     "run 'strata <command> --help' for the options of a command\n";
 
 }  // namespace
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
       {"tokenize", strata::cli::run_tokenize},
       {"info", strata::cli::run_info},
       {"bench", strata::cli::run_bench},
+      {"serve", strata::cli::run_serve},
   };
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

@@ -8,7 +8,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libsentencepiece-dev sentencepiece libpcre2-dev
+  libpcre2-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libboost1.81-dev
   python3 python3-venv python3-pip
 )

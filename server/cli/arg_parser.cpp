@@ -24,6 +24,7 @@ void ArgParser::parse(const std::vector<std::string>& args) {
     if (i + 1 >= args.size()) throw UsageError("option " + arg + " needs a value (" + spec->second.value_name + ")");
     values_[arg] = args[++i];
   }
+  if (values_.count("--help")) return;  // help needs none of the required options
   for (const auto& [name, spec] : specs_) {
     if (spec.required && !values_.count(name)) throw UsageError("missing required option " + name);
   }

@@ -14,6 +14,7 @@ int run_generate(const Args& args);
 int run_tokenize(const Args& args);
 int run_info(const Args& args);
 int run_bench(const Args& args);
+int run_serve(const Args& args);
 
 // --threads N shared by the commands that run the model: 0 = all hardware threads.
 int threads_option(const class ArgParser& parser);

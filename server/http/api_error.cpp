@@ -14,7 +14,7 @@ std::string default_type(unsigned status) {
   }
 }
 
-nlohmann::ordered_json string_or_null(const std::string& s) { return s.empty() ? nlohmann::ordered_json() : s; }
+nlohmann::ordered_json string_or_null(const std::string& s) { return s.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(s); }
 
 }  // namespace
 
@@ -34,9 +34,8 @@ nlohmann::ordered_json error_json(const ApiError& error) {
 }
 
 HttpResponse error_response(const ApiError& error) {
-  HttpResponse response;
+  HttpResponse response = json_response(error_json(error));
   response.status = error.status;
-  response.body = to_json_text(error_json(error));
   return response;
 }
 

@@ -33,12 +33,6 @@ const Route* find_route(const std::string& path) {
   return nullptr;
 }
 
-HttpResponse json_response(const nlohmann::ordered_json& body) {
-  HttpResponse response;
-  response.body = to_json_text(body);
-  return response;
-}
-
 ApiError unknown_model(const std::string& name) {
   return ApiError(404, "the model '" + name + "' does not exist", "model", "model_not_found");
 }

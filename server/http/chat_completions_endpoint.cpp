@@ -1,6 +1,4 @@
 // POST /v1/chat/completions.
-#include "engine/runtime/generate.h"
-#include "server/http/api_error.h"
 #include "server/http/endpoints.h"
 
 namespace strata::http {
@@ -9,11 +7,7 @@ std::unique_ptr<GenerationJob> chat_completion_job(const ServingContext& context
   const RequestFields fields(body);
   GenerationOptions options =
       parse_generation_options(fields, Endpoint::kChatCompletions, context.model.tokenizer->vocab_size());
-  const std::string text = context.chat.render(fields.array("messages"), fields.array("tools"),
-                                               fields.boolean("add_generation_prompt").value_or(true));
-  // The template's special tokens (<|im_start|>, ...) must become special tokens.
-  std::vector<int32_t> prompt = runtime::tokenize_prompt(context.model, text, /*parse_special=*/true);
-  if (prompt.empty()) throw invalid_field("messages", "the rendered conversation has no tokens");
+  std::vector<int32_t> prompt = context.chat.prompt_tokens(fields);
   fit_to_context(options, Endpoint::kChatCompletions, static_cast<int32_t>(prompt.size()),
                  context.model.model->config().context_length, context.kv_capacity_tokens, "messages");
   return std::make_unique<GenerationJob>(chat_format(*context.model.tokenizer),

@@ -1,7 +1,7 @@
 #include "server/http/chat_prompt.h"
 
+#include "engine/runtime/generate.h"
 #include "server/http/api_error.h"
-#include "server/http/request_fields.h"
 
 namespace strata::http {
 namespace {
@@ -37,7 +37,7 @@ nlohmann::ordered_json normalized_messages(const nlohmann::ordered_json& message
 
 }  // namespace
 
-ChatPromptRenderer::ChatPromptRenderer(const runtime::LoadedModel& model) {
+ChatPromptRenderer::ChatPromptRenderer(const runtime::LoadedModel& model) : model_(model) {
   if (model.chat_template.empty()) return;
   template_ = std::make_unique<chat::ChatTemplate>(model.chat_template);
   const auto& tok = *model.tokenizer;
@@ -59,6 +59,15 @@ std::string ChatPromptRenderer::render(const nlohmann::ordered_json* messages, c
   } catch (const chat::ChatTemplateError& e) {
     throw invalid_field("messages", std::string("the chat template refused the messages: ") + e.what());
   }
+}
+
+std::vector<int32_t> ChatPromptRenderer::prompt_tokens(const RequestFields& fields) const {
+  const std::string text =
+      render(fields.array("messages"), fields.array("tools"), fields.boolean("add_generation_prompt").value_or(true));
+  // The template's special tokens (<|im_start|>, ...) must become special tokens.
+  std::vector<int32_t> ids = runtime::tokenize_prompt(model_, text, /*parse_special=*/true);
+  if (ids.empty()) throw invalid_field("messages", "the rendered conversation has no tokens");
+  return ids;
 }
 
 }  // namespace strata::http

@@ -134,9 +134,7 @@ HttpResponse GenerationJob::response() const {
   }
   ordered_json body = envelope(std::move(choices));
   body["usage"] = usage_json();
-  HttpResponse response;
-  response.body = to_json_text(body);
-  return response;
+  return json_response(body);
 }
 
 }  // namespace strata::http

@@ -53,7 +53,7 @@ nlohmann::ordered_json parse_json_object(std::string_view body) {
   nlohmann::ordered_json value;
   try {
     value = nlohmann::ordered_json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for numbers like 1e400
     throw ApiError(400, std::string("the request body is not valid JSON: ") + e.what());
   }
   if (!value.is_object()) throw ApiError(400, "the request body must be a JSON object");

@@ -7,10 +7,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/http/http_message.h"
+
 namespace strata::http {
 
 inline std::string to_json_text(const nlohmann::ordered_json& value) {
   return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+// 200 with `body` as application/json.
+inline HttpResponse json_response(const nlohmann::ordered_json& body) {
+  HttpResponse response;
+  response.body = to_json_text(body);
+  return response;
 }
 
 }  // namespace strata::http

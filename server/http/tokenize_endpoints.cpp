@@ -6,24 +6,12 @@
 #include "server/http/token_ids.h"
 
 namespace strata::http {
-namespace {
-
-HttpResponse json_response(const nlohmann::ordered_json& body) {
-  HttpResponse response;
-  response.body = to_json_text(body);
-  return response;
-}
-
-}  // namespace
 
 HttpResponse tokenize(const ServingContext& context, const nlohmann::ordered_json& body) {
   const RequestFields fields(body);
   std::vector<int32_t> ids;
-  if (const auto* messages = fields.array("messages")) {
-    // The ids a chat completion of these messages would get.
-    const std::string text =
-        context.chat.render(messages, fields.array("tools"), fields.boolean("add_generation_prompt").value_or(true));
-    ids = runtime::tokenize_prompt(context.model, text, /*parse_special=*/true);
+  if (fields.find("messages")) {
+    ids = context.chat.prompt_tokens(fields);  // the ids a chat completion of them would get
   } else if (auto prompt = fields.string("prompt")) {
     ids = fields.boolean("add_special_tokens").value_or(true)
               ? runtime::tokenize_prompt(context.model, *prompt, /*parse_special=*/true)

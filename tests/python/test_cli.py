@@ -105,3 +105,10 @@ def test_corrupt_model_files_are_refused_cleanly(strata_bin, default_model, tmp_
         assert out.returncode == 1, (name, out.stderr)
         assert expected[name] in out.stderr, (name, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1, (name, out.stderr)
+
+
+@pytest.mark.parametrize("command", ["generate", "tokenize", "info", "bench", "serve"])
+def test_help_needs_no_other_option(strata_bin, command):
+    out = run(strata_bin, command, "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: strata {command}") and "--model" in out.stdout

@@ -183,6 +183,9 @@ TEST_F(SchedulerTest, InvalidRequestsAreRefusedWithAReason) {
   auto p = greedy(4);
   p.sampling.top_p = 0.0f;
   refuse(prompt(5), p, "top_p");
+  p = greedy(4);
+  p.sampling.logit_bias[60000] = 1.0f;
+  refuse(prompt(5), p, "logit_bias token id 60000");
   EXPECT_FALSE(s.has_work());
 }
 
