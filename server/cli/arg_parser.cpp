@@ -3,6 +3,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 namespace strata::cli {
 
@@ -25,8 +28,39 @@ void ArgParser::parse(const std::vector<std::string>& args) {
     values_[arg] = args[++i];
   }
   if (values_.count("--help")) return;  // help needs none of the required options
+  if (specs_.count("--config") && values_.count("--config")) merge_config_file(values_["--config"]);
   for (const auto& [name, spec] : specs_) {
     if (spec.required && !values_.count(name)) throw UsageError("missing required option " + name);
+  }
+}
+
+void ArgParser::merge_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("cannot read the config file '" + path + "'");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UsageError("the config file '" + path + "' is not valid JSON: " + e.what());
+  }
+  if (!config.is_object()) throw UsageError("the config file '" + path + "' must hold a JSON object");
+  for (const auto& [key, value] : config.items()) {
+    const std::string name = "--" + key;
+    auto spec = specs_.find(name);
+    if (spec == specs_.end() || name == "--config" || name == "--help") {
+      throw UsageError("unknown setting '" + key + "' in the config file '" + path + "'");
+    }
+    if (values_.count(name)) continue;  // the command line wins
+    if (spec->second.value_name.empty()) {
+      if (!value.is_boolean()) throw UsageError("setting '" + key + "' in '" + path + "' must be true or false");
+      if (value.get<bool>()) values_[name] = "";
+    } else if (value.is_string()) {
+      values_[name] = value.get<std::string>();
+    } else if (value.is_number()) {
+      values_[name] = value.dump();
+    } else {
+      throw UsageError("setting '" + key + "' in '" + path + "' must be a string or a number");
+    }
   }
 }
 

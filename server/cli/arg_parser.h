@@ -26,6 +26,9 @@ class ArgParser {
   void flag(const std::string& name, const std::string& help) { option(name, "", help); }
 
   // Throws UsageError for unknown options, missing values, repeated or missing required ones.
+  // When a `--config FILE` option is declared and given, FILE is a JSON object of further
+  // options by name without the dashes ({"port": 8080, "no-prefix-cache": true}); the command
+  // line wins over the file.
   void parse(const std::vector<std::string>& args);
 
   bool has(const std::string& name) const { return values_.count(name) != 0; }
@@ -37,6 +40,8 @@ class ArgParser {
   std::string usage() const;
 
  private:
+  void merge_config_file(const std::string& path);
+
   struct Spec {
     std::string value_name;
     std::string help;

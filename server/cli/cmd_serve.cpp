@@ -42,6 +42,7 @@ int run_serve(const Args& args) {
   p.option("--model", "PATH", "GGUF model file", true);
   p.option("--host", "ADDR", "address to listen on (default 127.0.0.1)");
   p.option("--port", "N", "TCP port, 0 = any free one (default 8080)");
+  p.option("--config", "FILE", "JSON object of these settings by name, e.g. {\"port\": 8080}; flags win");
   p.option("--grpc-port", "N", "gRPC port (strata.v1.Inference, health, reflection), 0 = any free one (default 50051)");
   p.option("--api-key", "KEY", "require 'Authorization: Bearer KEY' (default: $STRATA_API_KEY, else none)");
   p.option("--served-model-name", "NAME", "the model's name in the API (default: the file name without .gguf)");

@@ -112,3 +112,43 @@ def test_help_needs_no_other_option(strata_bin, command):
     out = run(strata_bin, command, "--help")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"usage: strata {command}") and "--model" in out.stdout
+
+
+def test_serve_reads_a_config_file_and_flags_win(strata_bin, default_model, tmp_path):
+    import json as _json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    port = free_port()
+    config = tmp_path / "serve.json"
+    config.write_text(_json.dumps({"model": str(default_model), "port": 1, "grpc-port": free_port(),
+                                   "served-model-name": "from-config", "kv-cache-mib": 32, "threads": 2}))
+    proc = subprocess.Popen([str(strata_bin), "serve", "--config", str(config), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as r:
+                    models = _json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.05)
+        assert [m["id"] for m in models["data"]] == ["from-config"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    for bad, reason in [({"prot": 1}, "unknown setting 'prot'"), ({"port": [1]}, "must be a string or a number"),
+                        ({"no-prefix-cache": 1}, "must be true or false")]:
+        config.write_text(_json.dumps(bad))
+        out = run(strata_bin, "serve", "--model", default_model, "--config", config)
+        assert out.returncode == 2 and reason in out.stderr
+    config.write_text("{not json")
+    assert "not valid JSON" in run(strata_bin, "serve", "--model", default_model, "--config", config).stderr
