@@ -56,19 +56,21 @@ nlohmann::ordered_json bench_single(runtime::LoadedModel& m, int32_t n_prompt, i
   return {{"pp_tokens_per_s", best_pp}, {"tg_tokens_per_s", best_tg}};
 }
 
-// `concurrency` requests at once (max_num_seqs = concurrency), each with n_prompt prompt tokens
-// and exactly n_gen generated ones (ignore_eos), greedy.
+// `requests` requests (at least `concurrency`) queued at once, at most `concurrency` running
+// (max_num_seqs), each with n_prompt prompt tokens and exactly n_gen generated ones (ignore_eos),
+// greedy.
 nlohmann::ordered_json bench_throughput(runtime::LoadedModel& m, scheduler::SchedulerConfig config, int32_t concurrency,
-                                        int32_t n_prompt, int32_t n_gen) {
+                                        int32_t requests, int32_t n_prompt, int32_t n_gen) {
+  requests = std::max(requests, concurrency);
   config.max_num_seqs = concurrency;
-  config.max_waiting = std::max(config.max_waiting, concurrency);
+  config.max_waiting = std::max(config.max_waiting, requests);
   scheduler::Scheduler s(m, config);
   std::mt19937 rng(static_cast<uint32_t>(concurrency));
   scheduler::GenerationParams params;
   params.sampling.temperature = 0.0f;
   params.max_tokens = n_gen;
   params.ignore_eos = true;
-  for (int32_t i = 0; i < concurrency; ++i) {
+  for (int32_t i = 0; i < requests; ++i) {
     auto result = s.submit({random_prompt(rng, n_prompt, m.model->config().vocab_size), params}, [](const auto&) {});
     if (result.status != scheduler::SubmitStatus::kAccepted) throw UsageError(result.reason);
   }
@@ -77,6 +79,7 @@ nlohmann::ordered_json bench_throughput(runtime::LoadedModel& m, scheduler::Sche
   const double seconds = seconds_since(start);
   const auto st = s.stats();
   return {{"concurrency", concurrency},
+          {"requests", requests},
           {"seconds", seconds},
           {"total_tokens_per_s", static_cast<double>(st.prompt_tokens + st.generated_tokens) / seconds},
           {"generation_tokens_per_s", static_cast<double>(st.generated_tokens) / seconds},
@@ -109,6 +112,7 @@ int run_bench(const Args& args) {
   p.option("--gen-tokens", "N", "tokens generated after it (default 64)");
   p.option("--repetitions", "R", "single-sequence runs; the best is reported (default 3)");
   p.option("--concurrency", "LIST", "offline throughput at these numbers of concurrent requests, e.g. 1,4,16");
+  p.option("--requests-per-level", "K", "with --concurrency: K x the level requests per level (default 1)");
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
   p.option("--json", "FILE", "also write the results as JSON");
   add_scheduler_options(p);
@@ -122,6 +126,7 @@ int run_bench(const Args& args) {
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
   const auto reps = static_cast<int>(p.get_int("--repetitions", 3, 1, 100));
   const auto levels = p.has("--concurrency") ? parse_levels(p.get_string("--concurrency")) : std::vector<int32_t>{};
+  const auto per_level = static_cast<int32_t>(p.get_int("--requests-per-level", 1, 1, 1000));
   const auto sched = scheduler_config(p);
 
   auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
@@ -136,7 +141,7 @@ int run_bench(const Args& args) {
     std::printf("| concurrency | total tok/s | generation tok/s | peak KV blocks | steps | preemptions |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|\n");
     for (int32_t level : levels) {
-      auto r = bench_throughput(m, sched, level, n_prompt, n_gen);
+      auto r = bench_throughput(m, sched, level, level * per_level, n_prompt, n_gen);
       std::printf("| %d | %.1f | %.1f | %d / %d | %lld | %lld |\n", level, r["total_tokens_per_s"].get<double>(),
                   r["generation_tokens_per_s"].get<double>(), r["peak_kv_blocks"].get<int>(), r["kv_blocks"].get<int>(),
                   static_cast<long long>(r["steps"].get<int64_t>()), static_cast<long long>(r["preemptions"].get<int64_t>()));
