@@ -28,9 +28,10 @@ unit-test:
 python-test:
 	STRATA_BIN=$(BUILD_DIR)/bin/strata $(VENV)/bin/python -m pytest -q tests/python
 
-# The main job: the OpenAI-compatible HTTP server on the default model (Ctrl-C drains and stops it).
+# The main job: the OpenAI-compatible HTTP server and the gRPC API on the default model
+# (Ctrl-C drains and stops it).
 serve: build
-	$(BUILD_DIR)/bin/strata serve --model $(MODEL) --host 127.0.0.1 --port 8080
+	$(BUILD_DIR)/bin/strata serve --model $(MODEL) --host 127.0.0.1 --port 8080 --grpc-port 50051
 
 bench: build
 	$(BUILD_DIR)/bin/strata bench --model $(MODEL) --threads $(JOBS) --json bench-cpu.json
