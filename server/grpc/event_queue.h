@@ -1,4 +1,5 @@
-// Hands a request's events from the engine's loop thread to the thread serving its call.
+// Hands a request's events from the engine's loop thread to the thread serving its call, each
+// stamped with the time the engine delivered it (for the latency metrics).
 #pragma once
 
 #include <chrono>
@@ -11,17 +12,22 @@
 
 namespace strata::server {
 
+struct StampedEvent {
+  scheduler::SequenceEvent event;
+  std::chrono::steady_clock::time_point at;
+};
+
 class EventQueue {
  public:
   void push(const scheduler::SequenceEvent& event) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      events_.push_back(event);
+      events_.push_back({event, std::chrono::steady_clock::now()});
     }
     ready_.notify_one();
   }
   // The next event, or nullopt when none arrived within `wait`.
-  std::optional<scheduler::SequenceEvent> pop(std::chrono::milliseconds wait) {
+  std::optional<StampedEvent> pop(std::chrono::milliseconds wait) {
     std::unique_lock<std::mutex> lock(mutex_);
     if (!ready_.wait_for(lock, wait, [&] { return !events_.empty(); })) return std::nullopt;
     auto event = std::move(events_.front());
@@ -32,7 +38,7 @@ class EventQueue {
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<scheduler::SequenceEvent> events_;
+  std::deque<StampedEvent> events_;
 };
 
 }  // namespace strata::server

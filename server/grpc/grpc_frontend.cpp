@@ -11,8 +11,10 @@
 namespace strata::server {
 
 GrpcFrontend::GrpcFrontend(runtime::LoadedModel& model, scheduler::InferenceEngine& engine,
-                           std::string served_model_name, const std::string& host, int port)
-    : service_(std::make_unique<InferenceService>(model, engine, std::move(served_model_name))) {
+                           metrics::ServerMetrics& metrics, std::string served_model_name, std::string api_key,
+                           const std::string& host, int port)
+    : service_(std::make_unique<InferenceService>(model, engine, metrics, std::move(served_model_name),
+                                                  std::move(api_key))) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -8,6 +8,7 @@
 
 #include "engine/runtime/loaded_model.h"
 #include "scheduler/inference_engine.h"
+#include "server/metrics/server_metrics.h"
 
 namespace grpc {
 class Server;
@@ -19,10 +20,12 @@ class InferenceService;
 
 class GrpcFrontend {
  public:
-  // Starts serving on host:port (port 0 picks a free one). Throws std::runtime_error when the
-  // address cannot be bound.
-  GrpcFrontend(runtime::LoadedModel& model, scheduler::InferenceEngine& engine, std::string served_model_name,
-               const std::string& host, int port);
+  // Starts serving on host:port (port 0 picks a free one). Requests count in `metrics` like
+  // HTTP ones; a non-empty api_key is required as "authorization: Bearer <key>" metadata (the
+  // health service and reflection stay open). Throws std::runtime_error when the address cannot
+  // be bound.
+  GrpcFrontend(runtime::LoadedModel& model, scheduler::InferenceEngine& engine, metrics::ServerMetrics& metrics,
+               std::string served_model_name, std::string api_key, const std::string& host, int port);
   ~GrpcFrontend();
   GrpcFrontend(const GrpcFrontend&) = delete;
   GrpcFrontend& operator=(const GrpcFrontend&) = delete;

@@ -70,8 +70,19 @@ v1::GenerateResponse to_response(const scheduler::SequenceEvent& e) {
 
 }  // namespace
 
+grpc::Status InferenceService::authorize(const grpc::ServerContext& context) const {
+  if (api_key_.empty()) return grpc::Status::OK;
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end() || std::string_view(it->second.data(), it->second.size()) != "Bearer " + api_key_) {
+    return {grpc::StatusCode::UNAUTHENTICATED, "missing or wrong API key (metadata 'authorization: Bearer <key>')"};
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status InferenceService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                         grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  if (auto denied = authorize(*context); !denied.ok()) return denied;
   std::vector<int32_t> prompt;
   if (request->has_token_ids()) {
     prompt.assign(request->token_ids().ids().begin(), request->token_ids().ids().end());
@@ -82,19 +93,23 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context, const v1::
   }
   auto events = std::make_shared<EventQueue>();
   const auto params = generation_params(*request);
+  const auto prompt_tokens = static_cast<int32_t>(prompt.size());
+  const auto submitted_at = std::chrono::steady_clock::now();
   auto submitted = engine_.submit({std::move(prompt), params}, [events](const auto& e) { events->push(e); }).get();
   if (submitted.status == scheduler::SubmitStatus::kInvalid) return invalid(submitted.reason);
   if (submitted.status == scheduler::SubmitStatus::kBusy) return {grpc::StatusCode::RESOURCE_EXHAUSTED, submitted.reason};
 
+  metrics::RequestMetrics timeline(metrics_, prompt_tokens, submitted_at);
   for (int32_t unfinished = params.n; unfinished > 0;) {
     if (context->IsCancelled()) {  // the client cancelled, or the deadline passed
       engine_.cancel(submitted.request_id);
       return {grpc::StatusCode::CANCELLED, "the call was cancelled or its deadline passed"};
     }
-    auto event = events->pop(kCancelPoll);
-    if (!event) continue;
-    if (event->finish) --unfinished;
-    if (!writer->Write(to_response(*event))) {
+    auto stamped = events->pop(kCancelPoll);
+    if (!stamped) continue;
+    timeline.on_event(stamped->event, stamped->at);
+    if (stamped->event.finish) --unfinished;
+    if (!writer->Write(to_response(stamped->event))) {
       engine_.cancel(submitted.request_id);
       return {grpc::StatusCode::CANCELLED, "the client went away"};
     }
@@ -102,16 +117,18 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context, const v1::
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::Tokenize(grpc::ServerContext*, const v1::TokenizeRequest* request,
+grpc::Status InferenceService::Tokenize(grpc::ServerContext* context, const v1::TokenizeRequest* request,
                                         v1::TokenizeResponse* response) {
+  if (auto denied = authorize(*context); !denied.ok()) return denied;
   for (int32_t id : model_.tokenizer->encode(request->text(), request->add_special_tokens(), /*parse_special=*/true)) {
     response->add_token_ids(id);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::Detokenize(grpc::ServerContext*, const v1::DetokenizeRequest* request,
+grpc::Status InferenceService::Detokenize(grpc::ServerContext* context, const v1::DetokenizeRequest* request,
                                           v1::DetokenizeResponse* response) {
+  if (auto denied = authorize(*context); !denied.ok()) return denied;
   const int32_t vocab = model_.tokenizer->vocab_size();
   for (int32_t id : request->token_ids()) {
     if (id < 0 || id >= vocab) return invalid("token id " + std::to_string(id) + " is outside the vocabulary");
@@ -121,7 +138,9 @@ grpc::Status InferenceService::Detokenize(grpc::ServerContext*, const v1::Detoke
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::ModelInfo(grpc::ServerContext*, const v1::ModelInfoRequest*, v1::ModelInfoResponse* response) {
+grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1::ModelInfoRequest*,
+                                         v1::ModelInfoResponse* response) {
+  if (auto denied = authorize(*context); !denied.ok()) return denied;
   const auto& c = model_.model->config();
   response->set_name(served_model_name_);
   response->set_architecture(c.architecture);

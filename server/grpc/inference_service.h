@@ -6,14 +6,21 @@
 
 #include "engine/runtime/loaded_model.h"
 #include "scheduler/inference_engine.h"
+#include "server/metrics/server_metrics.h"
 #include "strata/v1/inference.grpc.pb.h"
 
 namespace strata::server {
 
 class InferenceService final : public strata::v1::Inference::Service {
  public:
-  InferenceService(runtime::LoadedModel& model, scheduler::InferenceEngine& engine, std::string served_model_name)
-      : model_(model), engine_(engine), served_model_name_(std::move(served_model_name)) {}
+  // api_key: when not empty, every call needs metadata "authorization: Bearer <key>".
+  InferenceService(runtime::LoadedModel& model, scheduler::InferenceEngine& engine, metrics::ServerMetrics& metrics,
+                   std::string served_model_name, std::string api_key)
+      : model_(model),
+        engine_(engine),
+        metrics_(metrics),
+        served_model_name_(std::move(served_model_name)),
+        api_key_(std::move(api_key)) {}
 
   grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                         grpc::ServerWriter<v1::GenerateResponse>* writer) override;
@@ -25,9 +32,13 @@ class InferenceService final : public strata::v1::Inference::Service {
                          v1::ModelInfoResponse* response) override;
 
  private:
+  grpc::Status authorize(const grpc::ServerContext& context) const;
+
   runtime::LoadedModel& model_;
   scheduler::InferenceEngine& engine_;
+  metrics::ServerMetrics& metrics_;
   std::string served_model_name_;
+  std::string api_key_;
 };
 
 }  // namespace strata::server

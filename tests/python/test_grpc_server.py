@@ -13,7 +13,24 @@ import grpc
 import pytest
 from grpc_tools import protoc
 
-from conftest import ROOT
+from conftest import ROOT, StrataServer
+
+
+class BearerKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds the API key the way the server expects it: metadata authorization: Bearer <key>."""
+
+    def __init__(self, key):
+        self.key = key
+
+    def _with_key(self, details):
+        metadata = list(details.metadata or []) + [("authorization", f"Bearer {self.key}")]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_key(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_key(details), request)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +49,7 @@ def pb():
 def stub(pb, strata_server):
     channel = grpc.insecure_channel(f"127.0.0.1:{strata_server.grpc_port}")
     grpc.channel_ready_future(channel).result(timeout=30)
-    yield pb[1].InferenceStub(channel)
+    yield pb[1].InferenceStub(grpc.intercept_channel(channel, BearerKey(strata_server.api_key)))
     channel.close()
 
 
@@ -157,3 +174,37 @@ def test_cancellation_and_deadline_free_everything(pb, stub, strata_server):
         list(stub.Generate(pb[0].GenerateRequest(text="Once upon a time", max_tokens=2000, ignore_eos=True), timeout=0.5))
     assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     wait_until_idle(server)
+
+
+def test_api_key_is_required_but_health_is_open(pb, strata_server):
+    channel = grpc.insecure_channel(f"127.0.0.1:{strata_server.grpc_port}")
+    for stub in (pb[1].InferenceStub(channel), pb[1].InferenceStub(grpc.intercept_channel(channel, BearerKey("wrong")))):
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ModelInfo(pb[0].ModelInfoRequest(), timeout=10)
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as error:
+            list(stub.Generate(pb[0].GenerateRequest(text="hi", max_tokens=2), timeout=10))
+        assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    assert health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    channel.close()
+
+
+def test_grpc_requests_count_in_the_metrics(pb, stub, strata_server):
+    before = metric(strata_server, "vllm:time_to_first_token_seconds_count")
+    generate(pb, stub, text="Metrics count this", max_tokens=3, sampling=pb[0].SamplingParams(temperature=0.0))
+    assert metric(strata_server, "vllm:time_to_first_token_seconds_count") == before + 1
+
+
+def test_full_waiting_queue_is_resource_exhausted(pb, strata_bin, default_model):
+    server = StrataServer(strata_bin, default_model, "--max-waiting", "0")
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = pb[1].InferenceStub(channel)
+        with pytest.raises(grpc.RpcError) as error:
+            list(stub.Generate(pb[0].GenerateRequest(text="hi", max_tokens=2), timeout=30))
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        channel.close()
+    finally:
+        assert server.stop() == 0
