@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -14,7 +15,8 @@ void ArgParser::option(const std::string& name, const std::string& value_name, c
   specs_[name] = Spec{value_name, help, required};
 }
 
-void ArgParser::parse(const std::vector<std::string>& args) {
+bool ArgParser::parse(const std::vector<std::string>& args) {
+  if (!specs_.count("--help")) flag("--help", "show this help");
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     auto spec = specs_.find(arg);
@@ -27,11 +29,15 @@ void ArgParser::parse(const std::vector<std::string>& args) {
     if (i + 1 >= args.size()) throw UsageError("option " + arg + " needs a value (" + spec->second.value_name + ")");
     values_[arg] = args[++i];
   }
-  if (values_.count("--help")) return;  // help needs none of the required options
+  if (values_.count("--help")) {  // help needs none of the required options
+    std::fputs(usage().c_str(), stdout);
+    return false;
+  }
   if (specs_.count("--config") && values_.count("--config")) merge_config_file(values_["--config"]);
   for (const auto& [name, spec] : specs_) {
     if (spec.required && !values_.count(name)) throw UsageError("missing required option " + name);
   }
+  return true;
 }
 
 void ArgParser::merge_config_file(const std::string& path) {

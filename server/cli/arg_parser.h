@@ -18,6 +18,7 @@ struct UsageError : std::runtime_error {
 
 class ArgParser {
  public:
+  // Every command gets --help, which parse() answers by printing the usage.
   explicit ArgParser(std::string command) : command_(std::move(command)) {}
 
   // Declare before parse(). `value_name` empty = a switch without a value.
@@ -28,8 +29,9 @@ class ArgParser {
   // Throws UsageError for unknown options, missing values, repeated or missing required ones.
   // When a `--config FILE` option is declared and given, FILE is a JSON object of further
   // options by name without the dashes ({"port": 8080, "no-prefix-cache": true}); the command
-  // line wins over the file.
-  void parse(const std::vector<std::string>& args);
+  // line wins over the file. Returns false when --help was asked for: the usage is printed on
+  // stdout and the command has nothing else to do.
+  [[nodiscard]] bool parse(const std::vector<std::string>& args);
 
   bool has(const std::string& name) const { return values_.count(name) != 0; }
   std::string get_string(const std::string& name, const std::string& fallback = "") const;

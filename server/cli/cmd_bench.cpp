@@ -116,12 +116,7 @@ int run_bench(const Args& args) {
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
   p.option("--json", "FILE", "also write the results as JSON");
   add_scheduler_options(p);
-  p.flag("--help", "show this help");
-  p.parse(args);
-  if (p.has("--help")) {
-    std::fputs(p.usage().c_str(), stdout);
-    return 0;
-  }
+  if (!p.parse(args)) return 0;
   const auto n_prompt = static_cast<int32_t>(p.get_int("--prompt-tokens", 128, 1, 1 << 16));
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
   const auto reps = static_cast<int>(p.get_int("--repetitions", 3, 1, 100));

@@ -25,12 +25,7 @@ int run_generate(const Args& args) {
   p.option("--frequency-penalty", "F", "in [-2, 2] (default 0)");
   p.option("--seed", "S", "seed of the sampler (default: random)");
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
-  p.flag("--help", "show this help");
-  p.parse(args);
-  if (p.has("--help")) {
-    std::fputs(p.usage().c_str(), stdout);
-    return 0;
-  }
+  if (!p.parse(args)) return 0;
   if (p.has("--system") && !p.has("--chat")) throw UsageError("--system needs --chat");
 
   runtime::GenerationRequest request;

@@ -38,12 +38,7 @@ int run_info(const Args& args) {
   ArgParser p("info");
   p.option("--model", "PATH", "GGUF model file", true);
   p.flag("--json", "print one JSON object instead of text");
-  p.flag("--help", "show this help");
-  p.parse(args);
-  if (p.has("--help")) {
-    std::fputs(p.usage().c_str(), stdout);
-    return 0;
-  }
+  if (!p.parse(args)) return 0;
   auto file = gguf::GgufFile::open(p.get_string("--model"));
   auto c = model::ModelConfig::from_gguf(*file);
   auto tok = tokenizer::Tokenizer::from_gguf(*file);

@@ -51,12 +51,7 @@ int run_serve(const Args& args) {
   p.option("--shutdown-grace-seconds", "S", "on SIGTERM/SIGINT, time running requests get to finish (default 30)");
   p.option("--log-format", "FORMAT", "text or json (default text)");
   add_scheduler_options(p);
-  p.flag("--help", "show this help");
-  p.parse(args);
-  if (p.has("--help")) {
-    std::fputs(p.usage().c_str(), stdout);
-    return 0;
-  }
+  if (!p.parse(args)) return 0;
   set_log_format(p.get_string("--log-format", "text"));
   const std::string model_path = p.get_string("--model");
   const std::string model_name = p.get_string("--served-model-name", default_model_name(model_path));

@@ -14,12 +14,7 @@ int run_tokenize(const Args& args) {
   p.option("--model", "PATH", "GGUF model file", true);
   p.option("--text", "TEXT", "text to tokenize", true);
   p.flag("--no-special", "spell special-token text as ordinary text (llama.cpp's default parses it)");
-  p.flag("--help", "show this help");
-  p.parse(args);
-  if (p.has("--help")) {
-    std::fputs(p.usage().c_str(), stdout);
-    return 0;
-  }
+  if (!p.parse(args)) return 0;
   auto file = gguf::GgufFile::open(p.get_string("--model"));
   auto tok = tokenizer::Tokenizer::from_gguf(*file);
   auto ids = tok->encode(p.get_string("--text"), /*add_special=*/true, /*parse_special=*/!p.has("--no-special"));
