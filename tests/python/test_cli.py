@@ -152,3 +152,12 @@ def test_serve_reads_a_config_file_and_flags_win(strata_bin, default_model, tmp_
         assert out.returncode == 2 and reason in out.stderr
     config.write_text("{not json")
     assert "not valid JSON" in run(strata_bin, "serve", "--model", default_model, "--config", config).stderr
+
+
+def test_the_example_config_is_accepted(strata_bin):
+    # Every key of the shipped example names a real `serve` setting (a typo would be refused).
+    import json as _json
+    example = _json.loads((ROOT / "configs/serve.example.json").read_text())
+    usage = run(strata_bin, "serve", "--help").stdout
+    for key in example:
+        assert f"--{key} " in usage, key
