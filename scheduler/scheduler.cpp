@@ -53,7 +53,7 @@ Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
     : model_(model),
       config_(validated(config)),
       kv_(kv_config(model.model->config(), config_)),
-      store_(model.model->config(), kv_.usage(0).capacity, config_.block_size) {
+      runner_(model.make_runner(kv_.usage(0).capacity, config_.block_size)) {
   for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
     if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
   }
@@ -208,7 +208,7 @@ void Scheduler::preempt(Sequence& s, std::vector<Planned>& plan) {
 }
 
 void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache::CopyOp>& copies) {
-  for (const auto& copy : copies) store_.copy_block(copy.src, copy.dst);
+  for (const auto& copy : copies) runner_->copy_kv_block(copy.src, copy.dst);
   model::ForwardBatch batch;
   for (const auto& p : plan) {
     const Sequence& s = *p.sequence;
@@ -217,7 +217,7 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
                      s.num_computed, kv_.block_table(s.id, 0),
                      completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
   }
-  const auto logits = model_.model->forward(batch, store_);
+  const auto logits = runner_->forward(batch);
   const auto vocab = static_cast<size_t>(model_.model->config().vocab_size);
   size_t row = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -240,7 +240,7 @@ void Scheduler::sample_next(Sequence& s, std::span<const float> logits) {
     std::vector<kvcache::CopyOp> copies;
     sibling->awaiting_fork = false;
     if (kv_.fork(s.id, sibling->id, copies)) {
-      for (const auto& copy : copies) store_.copy_block(copy.src, copy.dst);
+      for (const auto& copy : copies) runner_->copy_kv_block(copy.src, copy.dst);
       sibling->status = SequenceStatus::kRunning;
       sibling->num_computed = s.num_computed;
       samplers.push_back(sibling.get());

@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/model/paged_kv_store.h"
+#include "engine/model/model_runner.h"
 #include "engine/runtime/loaded_model.h"
 #include "kvcache/kv_cache_manager.h"
 #include "scheduler/request.h"
@@ -95,7 +95,7 @@ class Scheduler {
   runtime::LoadedModel& model_;
   SchedulerConfig config_;
   kvcache::KvCacheManager kv_;
-  model::PagedKvStore store_;
+  std::unique_ptr<model::ModelRunner> runner_;
   std::unordered_map<uint64_t, std::unique_ptr<RequestState>> requests_;
   uint64_t next_request_id_ = 1;
   kvcache::SeqId next_sequence_id_ = 1;

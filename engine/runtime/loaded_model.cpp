@@ -1,5 +1,7 @@
 #include "engine/runtime/loaded_model.h"
 
+#include "engine/model/cpu_model_runner.h"
+
 namespace strata::runtime {
 
 LoadedModel LoadedModel::load(const std::string& path, int n_threads) {
@@ -8,6 +10,7 @@ LoadedModel LoadedModel::load(const std::string& path, int n_threads) {
   m.tokenizer = tokenizer::Tokenizer::from_gguf(*m.file);
   m.model = std::make_unique<model::LlamaModel>(*m.file, n_threads);
   m.chat_template = m.file->get_string("tokenizer.chat_template", "");
+  m.make_runner = model::cpu_runner_factory(*m.model);
   return m;
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/llama_model.h"
+#include "engine/model/model_runner.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace strata::runtime {
@@ -15,6 +16,8 @@ struct LoadedModel {
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
   std::unique_ptr<model::LlamaModel> model;
   std::string chat_template;  // tokenizer.chat_template; empty when the file has none
+  // Where forwards run: the CPU model by default; a front end may point it at a GPU backend.
+  model::ModelRunnerFactory make_runner;
 
   // Opens `path` and loads everything; throws with a one-line reason on any defect.
   static LoadedModel load(const std::string& path, int n_threads);

@@ -1,4 +1,4 @@
-// One sequence run on its own paged store, blocks in order: generation and benchmarks of a
+// One sequence run on a runner of its own, blocks in order: generation and benchmarks of a
 // single request, and the reference the batched paths are compared with.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "engine/model/llama_model.h"
+#include "engine/model/model_runner.h"
 
 namespace strata::runtime {
 
@@ -15,11 +15,10 @@ class SoloSequence {
  public:
   static constexpr int32_t kBlockSize = 16;
 
-  // Room for `capacity` tokens.
-  SoloSequence(model::LlamaModel& model, int32_t capacity)
-      : model_(model),
-        kv_(model.config(), (capacity + kBlockSize - 1) / kBlockSize, kBlockSize),
-        block_table_(static_cast<size_t>(kv_.n_blocks())) {
+  // Room for `capacity` tokens on a runner made by `factory`.
+  SoloSequence(const model::ModelRunnerFactory& factory, int32_t capacity)
+      : runner_(factory((capacity + kBlockSize - 1) / kBlockSize, kBlockSize)),
+        block_table_(static_cast<size_t>((capacity + kBlockSize - 1) / kBlockSize)) {
     std::iota(block_table_.begin(), block_table_.end(), 0);
   }
 
@@ -30,14 +29,13 @@ class SoloSequence {
     if (length_ + static_cast<int64_t>(tokens.size()) > static_cast<int64_t>(block_table_.size()) * kBlockSize) {
       throw std::invalid_argument("SoloSequence: capacity exceeded");
     }
-    auto out = model_.forward({model::BatchSequence{tokens, length_, block_table_, logits}}, kv_);
+    auto out = runner_->forward({model::BatchSequence{tokens, length_, block_table_, logits}});
     length_ += static_cast<int32_t>(tokens.size());
     return out;
   }
 
  private:
-  model::LlamaModel& model_;
-  model::PagedKvStore kv_;
+  std::unique_ptr<model::ModelRunner> runner_;
   std::vector<int32_t> block_table_;
   int32_t length_ = 0;
 };

@@ -16,6 +16,7 @@
 #include "scheduler/scheduler.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
+#include "server/cli/device_option.h"
 #include "server/cli/scheduler_options.h"
 
 namespace strata::cli {
@@ -39,7 +40,7 @@ nlohmann::ordered_json bench_single(runtime::LoadedModel& m, int32_t n_prompt, i
   const auto prompt = random_prompt(rng, n_prompt, config.vocab_size);
   double best_pp = 0.0, best_tg = 0.0;
   for (int r = 0; r < reps; ++r) {
-    runtime::SoloSequence sequence(*m.model, n_prompt + n_gen);
+    runtime::SoloSequence sequence(m.make_runner, n_prompt + n_gen);
     auto start = std::chrono::steady_clock::now();
     auto logits = sequence.feed(prompt);
     best_pp = std::max(best_pp, n_prompt / seconds_since(start));
@@ -116,6 +117,7 @@ int run_bench(const Args& args) {
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
   p.option("--json", "FILE", "also write the results as JSON");
   add_scheduler_options(p);
+  add_device_option(p);
   if (!p.parse(args)) return 0;
   const auto n_prompt = static_cast<int32_t>(p.get_int("--prompt-tokens", 128, 1, 1 << 16));
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
@@ -125,6 +127,7 @@ int run_bench(const Args& args) {
   const auto sched = scheduler_config(p);
 
   auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
+  apply_device_option(p, m);
   if (n_prompt + n_gen > m.model->config().context_length) throw UsageError("prompt + generated tokens exceed the context length");
   nlohmann::ordered_json out = {{"engine", "strata"},           {"model", p.get_string("--model")},
                                 {"threads", m.model->n_threads()}, {"prompt_tokens", n_prompt},

@@ -11,6 +11,7 @@
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
 #include "server/cli/log_format.h"
+#include "server/cli/device_option.h"
 #include "server/cli/scheduler_options.h"
 #include "server/http/api_router.h"
 #include "server/http/chat_prompt.h"
@@ -51,6 +52,7 @@ int run_serve(const Args& args) {
   p.option("--shutdown-grace-seconds", "S", "on SIGTERM/SIGINT, time running requests get to finish (default 30)");
   p.option("--log-format", "FORMAT", "text or json (default text)");
   add_scheduler_options(p);
+  add_device_option(p);
   if (!p.parse(args)) return 0;
   set_log_format(p.get_string("--log-format", "text"));
   const std::string model_path = p.get_string("--model");
@@ -79,6 +81,7 @@ int run_serve(const Args& args) {
   const auto file_bytes = std::filesystem::file_size(model_path, size_error);
   spdlog::info("loading {} ({:.1f} MiB)", model_path, size_error ? 0.0 : static_cast<double>(file_bytes) / (1 << 20));
   auto model = runtime::LoadedModel::load(model_path, threads);
+  apply_device_option(p, model);
   const auto& config = model.model->config();
   spdlog::info("loaded in {:.1f} s: {}, {} layers, context {}, vocabulary {}",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count(), config.architecture,

@@ -100,19 +100,26 @@ grpc::Status InferenceService::Generate(grpc::ServerContext* context, const v1::
   if (submitted.status == scheduler::SubmitStatus::kBusy) return {grpc::StatusCode::RESOURCE_EXHAUSTED, submitted.reason};
 
   metrics::RequestMetrics timeline(metrics_, prompt_tokens, submitted_at);
-  for (int32_t unfinished = params.n; unfinished > 0;) {
-    if (context->IsCancelled()) {  // the client cancelled, or the deadline passed
-      engine_.cancel(submitted.request_id);
-      return {grpc::StatusCode::CANCELLED, "the call was cancelled or its deadline passed"};
+  int32_t unfinished = params.n;
+  // After a cancel the engine still sends each sequence's final event (at its next step); the
+  // metrics take them before the call ends, so every request is counted once, when it ends.
+  auto cancel_and_drain = [&](const char* why) {
+    engine_.cancel(submitted.request_id);
+    while (unfinished > 0) {
+      auto stamped = events->pop(kCancelPoll);
+      if (!stamped) continue;
+      timeline.on_event(stamped->event, stamped->at);
+      if (stamped->event.finish) --unfinished;
     }
+    return grpc::Status(grpc::StatusCode::CANCELLED, why);
+  };
+  while (unfinished > 0) {
+    if (context->IsCancelled()) return cancel_and_drain("the call was cancelled or its deadline passed");
     auto stamped = events->pop(kCancelPoll);
     if (!stamped) continue;
     timeline.on_event(stamped->event, stamped->at);
     if (stamped->event.finish) --unfinished;
-    if (!writer->Write(to_response(stamped->event))) {
-      engine_.cancel(submitted.request_id);
-      return {grpc::StatusCode::CANCELLED, "the client went away"};
-    }
+    if (!writer->Write(to_response(stamped->event))) return cancel_and_drain("the client went away");
   }
   return grpc::Status::OK;
 }

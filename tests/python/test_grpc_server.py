@@ -159,8 +159,18 @@ def wait_until_idle(server):
     raise AssertionError("requests or KV blocks still held")
 
 
+def aborted(server):
+    request = urllib.request.Request(f"{server.url}/metrics", headers=server.headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("vllm:request_success_total{") and 'finished_reason="abort"' in line:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_cancellation_and_deadline_free_everything(pb, stub, strata_server):
     server = strata_server
+    aborted_before = aborted(server)
     call = stub.Generate(pb[0].GenerateRequest(text="Once upon a time", max_tokens=2000, ignore_eos=True))
     first = next(call)
     assert first.index == 0
@@ -174,6 +184,12 @@ def test_cancellation_and_deadline_free_everything(pb, stub, strata_server):
         list(stub.Generate(pb[0].GenerateRequest(text="Once upon a time", max_tokens=2000, ignore_eos=True), timeout=0.5))
     assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     wait_until_idle(server)
+    # Both ended requests are counted as aborted once their calls have wound down.
+    for _ in range(200):
+        if aborted(server) == aborted_before + 2:
+            break
+        time.sleep(0.05)
+    assert aborted(server) == aborted_before + 2
 
 
 def test_api_key_is_required_but_health_is_open(pb, strata_server):

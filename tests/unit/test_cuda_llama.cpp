@@ -6,13 +6,17 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/cuda/device.h"
 #include "engine/cuda/model/cuda_llama_model.h"
+#include "engine/model/cpu_model_runner.h"
+#include "engine/runtime/loaded_model.h"
 #include "engine/runtime/solo_sequence.h"
+#include "scheduler/scheduler.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata::cuda {
@@ -44,7 +48,7 @@ TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
     auto tokens = c["prompt_ids"].get<std::vector<int32_t>>();
     const auto greedy = c["greedy"].get<std::vector<int32_t>>();
     tokens.insert(tokens.end(), greedy.begin(), greedy.end() - 1);
-    runtime::SoloSequence alone(cpu_model, static_cast<int32_t>(tokens.size()));
+    runtime::SoloSequence alone(model::cpu_runner_factory(cpu_model), static_cast<int32_t>(tokens.size()));
     const auto cpu_logits = alone.feed(tokens, model::LogitsWanted::kAll);
     const auto gpu_logits = gpu.forward({{tokens, 0, table, model::LogitsWanted::kAll}});
     ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
@@ -93,6 +97,45 @@ TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
   EXPECT_EQ(argmax(together.data(), vocab), argmax(alone_a.data(), vocab));
   EXPECT_EQ(argmax(together.data() + vocab, vocab), argmax(alone_b.data(), vocab));
   EXPECT_LT(max_diff, 0.5);
+}
+
+// The scheduler on the GPU runner: chunked, batched requests get the tokens each gets alone.
+TEST_F(CudaLlama, SchedulerOnTheGpuMatchesAlone) {
+  auto m = runtime::LoadedModel::load(test::default_model_path(), 2);
+  m.make_runner = cuda_runner_factory(*m.file);
+  scheduler::SchedulerConfig config;
+  config.max_num_batched_tokens = 24;  // chunked prefill beside decodes
+  config.num_kv_blocks = 64;
+  scheduler::Scheduler s(m, config);
+  std::vector<std::vector<int32_t>> prompts, expected;
+  std::map<uint64_t, size_t> index;
+  std::vector<std::vector<int32_t>> got(4);
+  for (int i = 0; i < 4; ++i) {
+    std::vector<int32_t> prompt(static_cast<size_t>(5 + 11 * i));
+    std::iota(prompt.begin(), prompt.end(), 300 + 50 * i);
+    // Alone, on a GPU runner of its own: greedy, 12 tokens.
+    runtime::SoloSequence alone(m.make_runner, static_cast<int32_t>(prompt.size()) + 12);
+    auto logits = alone.feed(prompt);
+    std::vector<int32_t> tokens;
+    for (int t = 0; t < 12; ++t) {
+      tokens.push_back(argmax(logits.data(), logits.size()));
+      if (t + 1 < 12) logits = alone.feed(std::span<const int32_t>(&tokens.back(), 1));
+    }
+    expected.push_back(tokens);
+    scheduler::GenerationParams p;
+    p.sampling.temperature = 0.0f;
+    p.max_tokens = 12;
+    p.ignore_eos = true;
+    auto r = s.submit({prompt, p}, [&got, &index](const scheduler::SequenceEvent& e) {
+      auto& out = got[index.at(e.request_id)];
+      out.insert(out.end(), e.tokens.begin(), e.tokens.end());
+    });
+    ASSERT_EQ(r.status, scheduler::SubmitStatus::kAccepted) << r.reason;
+    index[r.request_id] = static_cast<size_t>(i);
+  }
+  while (s.has_work()) s.step();
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i], expected[i]) << "request " << i;
+  EXPECT_EQ(s.stats().kv_blocks_used, 0);
 }
 
 }  // namespace

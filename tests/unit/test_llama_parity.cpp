@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/runtime/generate.h"
+#include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/solo_sequence.h"
 #include "tests/unit/test_paths.h"
 
@@ -86,7 +87,7 @@ TEST_F(ParityFixture, TeacherForcedLogitsWithinLlamaCppSpread) {
     const auto greedy = c["greedy"].get<std::vector<int32_t>>();
     const size_t first = tokens.size() - 1;
     tokens.insert(tokens.end(), greedy.begin(), greedy.end() - 1);
-    runtime::SoloSequence sequence(*llama, static_cast<int32_t>(tokens.size()));
+    runtime::SoloSequence sequence(model::cpu_runner_factory(*llama), static_cast<int32_t>(tokens.size()));
     const auto logits = sequence.feed(tokens, model::LogitsWanted::kAll);
     const size_t vocab = static_cast<size_t>(llama->config().vocab_size);
     for (size_t step = 0; step < greedy.size(); ++step) {
@@ -124,7 +125,7 @@ TEST_F(ParityFixture, GreedyContinuationsIdenticalUntilANearTie) {
     SCOPED_TRACE(c["text"].get<std::string>());
     const auto prompt = c["prompt_ids"].get<std::vector<int32_t>>();
     const auto expected = c["greedy"].get<std::vector<int32_t>>();
-    runtime::SoloSequence sequence(*llama, static_cast<int32_t>(prompt.size() + expected.size()));
+    runtime::SoloSequence sequence(model::cpu_runner_factory(*llama), static_cast<int32_t>(prompt.size() + expected.size()));
     auto logits = sequence.feed(prompt);
     size_t step = 0;
     for (; step < expected.size(); ++step) {

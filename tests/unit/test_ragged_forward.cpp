@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 
+#include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/solo_sequence.h"
 #include "tests/unit/test_paths.h"
 
@@ -45,7 +46,7 @@ TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
   for (int length : {1, 7, 16, 17, 40}) {
     Trace t;
     for (int i = 0; i < length; ++i) t.prompt.push_back(any_token(rng));
-    runtime::SoloSequence alone(*llama, length + kDecodeSteps);
+    runtime::SoloSequence alone(cpu_runner_factory(*llama), length + kDecodeSteps);
     t.step_logits.push_back(alone.feed(t.prompt));
     for (int s = 0; s < kDecodeSteps; ++s) {
       t.generated.push_back(argmax(t.step_logits.back()));

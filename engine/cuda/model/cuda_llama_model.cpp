@@ -98,14 +98,14 @@ const model::ModelConfig& CudaLlamaModel::config() const { return state_->config
 int32_t CudaLlamaModel::n_blocks() const { return state_->n_blocks; }
 int32_t CudaLlamaModel::block_size() const { return state_->block_size; }
 
-void CudaLlamaModel::copy_block(int32_t src, int32_t dst) {
+void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
   State& s = *state_;
   const size_t block = static_cast<size_t>(s.block_size) * s.config.n_kv_heads * s.config.head_dim;
   for (auto* caches : {&s.k_cache, &s.v_cache}) {
     for (auto& layer : *caches) {
       check(cudaMemcpyAsync(layer.get() + dst * block, layer.get() + src * block, block * sizeof(uint16_t),
                             cudaMemcpyDeviceToDevice, s.stream),
-            "copy_block");
+            "copy_kv_block");
     }
   }
 }
