@@ -14,8 +14,7 @@ kvcache::KvCacheConfig kv_config(const model::ModelConfig& model, const Schedule
   kvcache::CacheGroupSpec group;
   group.kind = kvcache::CacheKind::kPagedKv;
   group.block_size = config.block_size;
-  // K and V, fp16, every layer.
-  group.bytes_per_token = int64_t{2} * model.n_layers * model.n_kv_heads * model.head_dim * 2;
+  group.bytes_per_token = model.kv_bytes_per_token();
   kvcache::KvCacheConfig kv;
   kv.groups = {group};
   kv.memory_budget_bytes = config.kv_memory_bytes;

@@ -25,8 +25,6 @@ class PagedKvStore {
 
   int32_t n_blocks() const { return n_blocks_; }
   int32_t block_size() const { return block_size_; }
-  // Bytes of K and V for one token in all layers: what kvcache/ accounts per token.
-  int64_t bytes_per_token() const { return 2 * n_layers_ * token_stride_ * static_cast<int64_t>(sizeof(uint16_t)); }
 
   // Where token `pos` of a sequence with `block_table` lives in `layer`.
   uint16_t* k_at(int layer, const int32_t* block_table, int64_t pos) { return k_.get() + offset(layer, block_table, pos); }

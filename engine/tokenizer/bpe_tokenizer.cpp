@@ -183,18 +183,6 @@ void BpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& ids)
   }
 }
 
-std::string BpeTokenizer::token_to_piece(int32_t id) const {
-  const Token& token = vocab().token(id);
-  switch (token.type) {
-    case TokenType::kControl:
-    case TokenType::kUnknown:
-    case TokenType::kUserDefined:
-      return token.text;
-    case TokenType::kNormal:
-      return decode_byte_level(token.text);
-    default:
-      return {};
-  }
-}
+std::string BpeTokenizer::normal_piece(std::string_view text) const { return decode_byte_level(text); }
 
 }  // namespace strata::tokenizer

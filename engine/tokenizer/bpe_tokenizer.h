@@ -18,9 +18,9 @@ class BpeTokenizer final : public Tokenizer {
   // `merges` are tokenizer.ggml.merges: "left right", highest priority first.
   BpeTokenizer(Vocab vocab, const PreTokenizerType& pre, std::vector<std::string> merges);
 
-  std::string token_to_piece(int32_t id) const override;
 
  private:
+  std::string normal_piece(std::string_view text) const override;
   using MergePair = std::pair<std::string_view, std::string_view>;
   struct MergePairHash {
     size_t operator()(const MergePair& pair) const;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <queue>
 #include <cstdio>
-#include <cstdlib>
 
 #include "engine/tokenizer/utf8.h"
 
@@ -132,21 +131,6 @@ int32_t SpmTokenizer::byte_token(unsigned char byte) const {
   return vocab().unk_id();
 }
 
-std::string SpmTokenizer::token_to_piece(int32_t id) const {
-  const Token& token = vocab().token(id);
-  switch (token.type) {
-    case TokenType::kControl:
-    case TokenType::kUnknown:
-    case TokenType::kUserDefined:
-      return token.text;
-    case TokenType::kNormal:
-      return unescape_spaces(token.text);
-    case TokenType::kByte:
-      // "<0xXX>"
-      return std::string(1, static_cast<char>(std::strtol(token.text.substr(3, 2).c_str(), nullptr, 16)));
-    default:
-      return {};
-  }
-}
+std::string SpmTokenizer::normal_piece(std::string_view text) const { return unescape_spaces(text); }
 
 }  // namespace strata::tokenizer

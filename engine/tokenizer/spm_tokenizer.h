@@ -17,9 +17,9 @@ class SpmTokenizer final : public Tokenizer {
  public:
   explicit SpmTokenizer(Vocab vocab);
 
-  std::string token_to_piece(int32_t id) const override;
 
  private:
+  std::string normal_piece(std::string_view text) const override;
   void encode_text(std::string_view text, bool after_special, std::vector<int32_t>& ids) const override;
   void encode_well_formed(std::string_view text, std::vector<int32_t>& ids) const;
   int32_t byte_token(unsigned char byte) const;

@@ -1,5 +1,7 @@
 #include "engine/tokenizer/tokenizer.h"
 
+#include <cstdlib>
+
 #include "engine/gguf/gguf_file.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "engine/tokenizer/detokenizer.h"
@@ -69,6 +71,22 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   }
   if (add_special && vocab_.add_eos()) ids.push_back(vocab_.eos_id());
   return ids;
+}
+
+std::string Tokenizer::token_to_piece(int32_t id) const {
+  const Token& token = vocab_.token(id);
+  switch (token.type) {
+    case TokenType::kControl:
+    case TokenType::kUnknown:
+    case TokenType::kUserDefined:
+      return token.text;
+    case TokenType::kNormal:
+      return normal_piece(token.text);
+    case TokenType::kByte:  // "<0xXX>"
+      return std::string(1, static_cast<char>(std::strtol(token.text.substr(3, 2).c_str(), nullptr, 16)));
+    default:
+      return {};
+  }
 }
 
 std::string Tokenizer::decode_piece(int32_t id, bool first) const {

@@ -40,7 +40,7 @@ class Tokenizer {
   // The bytes `id` stands for; control and other special tokens give their text. Not always
   // valid UTF-8 on its own (byte tokens, parts of characters). The piece, decode_piece() and
   // decode() throw TokenizerError for an id outside the vocabulary.
-  virtual std::string token_to_piece(int32_t id) const = 0;
+  std::string token_to_piece(int32_t id) const;
 
   // What `id` contributes to decode(): its piece, but nothing for control and unknown tokens,
   // and the first piece of a sequence loses its leading space where the vocabulary adds a space
@@ -65,6 +65,8 @@ class Tokenizer {
   explicit Tokenizer(Vocab vocab);
 
  private:
+  // The bytes a normal token's text stands for (byte-level or space-escaped spelling undone).
+  virtual std::string normal_piece(std::string_view text) const = 0;
   // Appends the ids of `text`, which holds no special token; `after_special` is true at the
   // start of the input and right after a special token.
   virtual void encode_text(std::string_view text, bool after_special, std::vector<int32_t>& ids) const = 0;

@@ -27,7 +27,6 @@ import pathlib
 import random
 import statistics
 import sys
-import tempfile
 import time
 
 WORDS = ("time river light stone garden window music paper winter market island signal forest "
@@ -101,21 +100,6 @@ async def openai_request(client, args, prompt, max_tokens, recorder):
         recorder.add(t0, arrivals, type(e).__name__)
 
 
-def grpc_stubs():
-    from grpc_tools import protoc
-    out = tempfile.mkdtemp(prefix="strata_proto_")
-    proto_root = pathlib.Path(__file__).resolve().parents[2] / "proto"
-    import grpc_tools
-    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    rc = protoc.main(["protoc", f"-I{proto_root}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}",
-                      str(proto_root / "strata/v1/inference.proto")])
-    if rc != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from strata.v1 import inference_pb2, inference_pb2_grpc
-    return inference_pb2, inference_pb2_grpc
-
-
 async def grpc_request(stub, pb, prompt, max_tokens, recorder):
     import grpc
     request = pb.GenerateRequest(text=prompt, max_tokens=max_tokens, ignore_eos=True,
@@ -135,7 +119,8 @@ async def run(args):
     recorder = Recorder()
     if args.grpc:
         import grpc
-        pb, pb_grpc = grpc_stubs()
+        import strata_grpc_stubs
+        pb, pb_grpc = strata_grpc_stubs.load()
         channel = grpc.aio.insecure_channel(args.grpc)
         stub = pb_grpc.InferenceStub(channel)
         send = lambda prompt, n: grpc_request(stub, pb, prompt, n, recorder)

@@ -2,16 +2,13 @@
 HTTP text for the same greedy request), tokenize/detokenize, model info, health, reflection,
 cancellation and deadlines, invalid arguments."""
 import json
-import pathlib
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 import grpc
 import pytest
-from grpc_tools import protoc
 
 from conftest import ROOT, StrataServer
 
@@ -35,14 +32,9 @@ class BearerKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercep
 
 @pytest.fixture(scope="module")
 def pb():
-    out = tempfile.mkdtemp(prefix="strata_pb_")
-    import grpc_tools
-    include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
-    assert protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{include}", f"--python_out={out}",
-                        f"--grpc_python_out={out}", str(ROOT / "proto/strata/v1/inference.proto")]) == 0
-    sys.path.insert(0, out)
-    from strata.v1 import inference_pb2, inference_pb2_grpc
-    return inference_pb2, inference_pb2_grpc
+    sys.path.insert(0, str(ROOT / "tests/load"))
+    import strata_grpc_stubs
+    return strata_grpc_stubs.load()
 
 
 @pytest.fixture(scope="module")
