@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "engine/cuda/device_array.h"
+
 namespace strata::cuda {
 
 class Gemm {
@@ -15,11 +17,24 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
+  // y = x W^T
   void linear(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
-              cudaStream_t stream);
+              cudaStream_t stream) {
+    run(x_bf16, w_bf16, y, n_tokens, in, out, 0.0f, stream);
+  }
+  // y += x W^T: the residual add fused into the projection that produces it.
+  void linear_add(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
+                  cudaStream_t stream) {
+    run(x_bf16, w_bf16, y, n_tokens, in, out, 1.0f, stream);
+  }
 
  private:
+  void run(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
+           cudaStream_t stream);
+
   cublasHandle_t handle_ = nullptr;
+  // A workspace of our own: cuBLAS must not allocate while a CUDA graph is being captured.
+  DeviceArray<uint8_t> workspace_;
 };
 
 }  // namespace strata::cuda

@@ -1,11 +1,12 @@
 // The thin dispatch from the host API to the kernel templates.
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include <cmath>
-
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/kernels/elementwise.cuh"
+#include "engine/cuda/kernels/fill.cuh"
 #include "engine/cuda/kernels/paged_attention.cuh"
 #include "engine/cuda/kernels/rms_norm.cuh"
 #include "engine/cuda/kernels/rope_kv_write.cuh"
@@ -27,14 +28,32 @@ const T* as(const uint16_t* p) {
 
 void launched(const char* what) { check(cudaGetLastError(), what); }
 
+int grid_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535)); }
+
+template <int kHeadDim>
+void launch_attention(const kernels::PagedAttentionArgs& args, const PagedAttentionShape& s, int splits, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens), static_cast<unsigned>(splits));
+  const int threads = 32 * kernels::kAttentionWarps;
+  const int group = s.n_heads / s.n_kv_heads;
+  if (group == 1) {
+    kernels::paged_attention<kHeadDim, 1><<<grid, threads, 0, stream>>>(args);
+  } else if (group == 2) {
+    kernels::paged_attention<kHeadDim, 2><<<grid, threads, 0, stream>>>(args);
+  } else if (group <= 4) {
+    kernels::paged_attention<kHeadDim, 4><<<grid, threads, 0, stream>>>(args);
+  } else if (group <= 8) {
+    kernels::paged_attention<kHeadDim, 8><<<grid, threads, 0, stream>>>(args);
+  } else {
+    throw std::invalid_argument("paged_attention: more than 8 query heads per KV head");
+  }
+}
+
 }  // namespace
 
-void rms_norm_residual(float* residual, const float* delta, const float* weight, uint16_t* out_bf16, int tokens, int dim,
-                       float eps, cudaStream_t stream) {
+void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream) {
   if (tokens <= 0) return;
-  kernels::rms_norm_residual<<<tokens, kRowThreads, 0, stream>>>(residual, delta, weight, as<__nv_bfloat16>(out_bf16), dim,
-                                                                 eps);
-  launched("rms_norm_residual");
+  kernels::rms_norm<<<tokens, kRowThreads, 0, stream>>>(x, weight, as<__nv_bfloat16>(out_bf16), dim, eps);
+  launched("rms_norm");
 }
 
 void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, cudaStream_t stream) {
@@ -43,45 +62,85 @@ void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int
   launched("embed");
 }
 
-void swiglu(const float* gate, const float* up, uint16_t* out_bf16, int64_t n, cudaStream_t stream) {
+void gather_rows(const float* src, const int32_t* rows, float* dst, int n_rows, int dim, cudaStream_t stream) {
+  if (n_rows <= 0) return;
+  kernels::gather_rows<<<n_rows, kRowThreads, 0, stream>>>(src, rows, dst, dim);
+  launched("gather_rows");
+}
+
+void swiglu(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(tokens) * n_ff;
   if (n <= 0) return;
-  const int blocks = static_cast<int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535));
-  kernels::swiglu<<<blocks, kRowThreads, 0, stream>>>(gate, up, as<__nv_bfloat16>(out_bf16), static_cast<size_t>(n));
+  kernels::swiglu<<<grid_for(n), kRowThreads, 0, stream>>>(gate_up, as<__nv_bfloat16>(out_bf16), static_cast<size_t>(n), n_ff);
   launched("swiglu");
 }
 
-void rope_kv_write(float* q, const float* k, const float* v, const int32_t* positions, const int32_t* slots,
-                   uint16_t* k_cache_fp16, uint16_t* v_cache_fp16, const RopeKvWriteShape& s, cudaStream_t stream) {
+void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, uint16_t* k_cache_fp16,
+                   uint16_t* v_cache_fp16, const RopeKvWriteShape& s, cudaStream_t stream) {
   if (s.tokens <= 0) return;
   if (s.head_dim % 2 != 0 || s.rope_dim % 2 != 0 || s.rope_dim > s.head_dim) {
     throw std::invalid_argument("rope_kv_write: head_dim and rope_dim must be even, rope_dim <= head_dim");
   }
   const float theta_scale_log2 = -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base);
-  kernels::rope_kv_write<<<s.tokens, 64, 0, stream>>>(q, k, v, positions, slots, as<__half>(k_cache_fp16),
-                                                      as<__half>(v_cache_fp16), s.n_heads, s.n_kv_heads, s.head_dim,
-                                                      s.rope_dim, theta_scale_log2);
+  const int stride = (s.n_heads + 2 * s.n_kv_heads) * s.head_dim;
+  kernels::rope_kv_write<<<s.tokens, 64, 0, stream>>>(qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
+                                                      stride, s.n_heads, s.n_kv_heads, s.head_dim, s.rope_dim,
+                                                      theta_scale_log2);
   launched("rope_kv_write");
 }
 
+int attention_splits(int max_keys) {
+  const int chunk = kernels::split_chunk(std::max(max_keys, 1));
+  return (std::max(max_keys, 1) + chunk - 1) / chunk;
+}
+
+size_t paged_attention_workspace(const PagedAttentionShape& s) {
+  const int splits = attention_splits(s.max_keys);
+  if (splits <= 1) return 0;
+  return static_cast<size_t>(s.tokens) * s.n_heads * splits * (static_cast<size_t>(s.head_dim) + 1);
+}
+
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
-                     const int32_t* block_tables, const int32_t* token_sequence, const int32_t* token_keys,
-                     uint16_t* out_bf16, float* lse, const PagedAttentionShape& s, cudaStream_t stream) {
+                     const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
+                     uint16_t* out_bf16, float* lse, float* workspace, const PagedAttentionShape& s,
+                     cudaStream_t stream) {
   if (s.tokens <= 0) return;
   if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("paged_attention: n_heads % n_kv_heads != 0");
-  kernels::PagedAttentionArgs args{q,           as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
-                                   block_tables, token_sequence,          token_keys,
-                                   as<__nv_bfloat16>(out_bf16), lse,      s.n_heads,
-                                   s.n_kv_heads, s.block_size,            s.max_blocks,
-                                   s.scale};
-  const dim3 grid(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens));
-  const int threads = 32 * kernels::kAttentionWarps;
+  if (s.tokens > 65535) throw std::invalid_argument("paged_attention: more than 65535 query tokens");
+  const int splits = attention_splits(s.max_keys);
+  if (splits > 1 && workspace == nullptr) throw std::invalid_argument("paged_attention: split keys need a workspace");
+  float* partial_out = workspace;
+  float* partial_lse = splits > 1 ? workspace + static_cast<size_t>(s.tokens) * s.n_heads * splits * s.head_dim : nullptr;
+  const kernels::PagedAttentionArgs args{q,           as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
+                                         block_tables, token_table,           token_keys,
+                                         as<__nv_bfloat16>(out_bf16), lse,    partial_out,
+                                         partial_lse,  s.q_stride,            s.n_heads,
+                                         s.n_kv_heads, s.block_size,          s.table_stride,
+                                         s.scale};
   switch (s.head_dim) {
-    case 64: kernels::paged_attention<64><<<grid, threads, 0, stream>>>(args); break;
-    case 128: kernels::paged_attention<128><<<grid, threads, 0, stream>>>(args); break;
-    case 256: kernels::paged_attention<256><<<grid, threads, 0, stream>>>(args); break;
+    case 64: launch_attention<64>(args, s, splits, stream); break;
+    case 128: launch_attention<128>(args, s, splits, stream); break;
+    case 256: launch_attention<256>(args, s, splits, stream); break;
     default: throw std::invalid_argument("paged_attention: unsupported head_dim " + std::to_string(s.head_dim));
   }
   launched("paged_attention");
+  if (splits > 1) {
+    kernels::merge_splits<<<dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream>>>(
+        partial_out, partial_lse, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
+    launched("merge_splits");
+  }
+}
+
+void fill_uniform_bf16(uint16_t* out_bf16, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {
+  if (n <= 0) return;
+  kernels::fill_uniform_bf16<<<grid_for(n), kRowThreads, 0, stream>>>(as<__nv_bfloat16>(out_bf16), static_cast<size_t>(n), seed, scale);
+  launched("fill_uniform_bf16");
+}
+
+void fill_f32(float* out, int64_t n, float value, cudaStream_t stream) {
+  if (n <= 0) return;
+  kernels::fill_f32<<<grid_for(n), kRowThreads, 0, stream>>>(out, static_cast<size_t>(n), value);
+  launched("fill_f32");
 }
 
 }  // namespace strata::cuda

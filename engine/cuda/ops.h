@@ -9,33 +9,49 @@
 
 namespace strata::cuda {
 
-// residual[t] += delta[t] (delta may be null), out[t] = bf16(rmsnorm(residual[t]) * weight).
-void rms_norm_residual(float* residual, const float* delta, const float* weight, uint16_t* out_bf16, int tokens, int dim,
-                       float eps, cudaStream_t stream);
+// out[t] = bf16(rmsnorm(x[t]) * weight).
+void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream);
 
 // hidden[t] = table[tokens[t]] (bf16 table, float hidden).
 void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, cudaStream_t stream);
 
-// out = bf16(silu(gate) * up).
-void swiglu(const float* gate, const float* up, uint16_t* out_bf16, int64_t n, cudaStream_t stream);
+// dst[i] = src[rows[i]] for n_rows rows of dim floats.
+void gather_rows(const float* src, const int32_t* rows, float* dst, int n_rows, int dim, cudaStream_t stream);
+
+// out[t] = bf16(silu(gate_up[t][:n_ff]) * gate_up[t][n_ff:]) for rows of 2 x n_ff floats.
+void swiglu(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, cudaStream_t stream);
 
 struct RopeKvWriteShape {
   int tokens, n_heads, n_kv_heads, head_dim, rope_dim;
   float rope_base;
 };
-// RoPE on q (in place) and k, and the write of k and v as fp16 into cache row slots[t] of the
-// layer's paged cache ([blocks x block_size] rows of n_kv_heads x head_dim).
-void rope_kv_write(float* q, const float* k, const float* v, const int32_t* positions, const int32_t* slots,
-                   uint16_t* k_cache_fp16, uint16_t* v_cache_fp16, const RopeKvWriteShape& shape, cudaStream_t stream);
+// Rows of qkv hold q [n_heads x head_dim], k and v [n_kv_heads x head_dim] each. RoPE on q (in
+// place) and k, and the write of k and v as fp16 into cache row slots[t] of the layer's paged
+// cache ([blocks x block_size] rows of n_kv_heads x head_dim).
+void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, uint16_t* k_cache_fp16,
+                   uint16_t* v_cache_fp16, const RopeKvWriteShape& shape, cudaStream_t stream);
 
 struct PagedAttentionShape {
-  int tokens, n_heads, n_kv_heads, head_dim, block_size, max_blocks;
+  int tokens, n_heads, n_kv_heads, head_dim, block_size;
+  int q_stride;      // floats from one token's q to the next
+  int table_stride;  // ints from one block-table row to the next
+  int max_keys;      // at least every token_keys[t]: sizes the split-KV grid
   float scale;
 };
-// Causal attention of each query token over its sequence's first token_keys[t] cached keys.
-// head_dim 64, 128 or 256; lse may be null.
+// Key splits the grid has for rows of up to max_keys keys (128 keys a split, at most 32).
+int attention_splits(int max_keys);
+// Floats of workspace paged_attention needs for `shape` (0 with one split).
+size_t paged_attention_workspace(const PagedAttentionShape& shape);
+// Causal attention of each query token over its first token_keys[t] cached keys, through block
+// table row token_table[t]. head_dim 64, 128 or 256; up to 8 query heads per KV head; lse may be
+// null.
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
-                     const int32_t* block_tables, const int32_t* token_sequence, const int32_t* token_keys,
-                     uint16_t* out_bf16, float* lse, const PagedAttentionShape& shape, cudaStream_t stream);
+                     const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
+                     uint16_t* out_bf16, float* lse, float* workspace, const PagedAttentionShape& shape,
+                     cudaStream_t stream);
+
+// out[i] = bf16(uniform(-scale, scale)), a fixed function of (seed, i).
+void fill_uniform_bf16(uint16_t* out_bf16, int64_t n, uint64_t seed, float scale, cudaStream_t stream);
+void fill_f32(float* out, int64_t n, float value, cudaStream_t stream);
 
 }  // namespace strata::cuda

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -34,27 +36,87 @@ std::vector<int32_t> random_prompt(std::mt19937& rng, int32_t length, int32_t vo
   return prompt;
 }
 
-nlohmann::ordered_json bench_single(runtime::LoadedModel& m, int32_t n_prompt, int32_t n_gen, int reps) {
-  const auto& config = m.model->config();
+int32_t argmax(std::span<const float> row) {
+  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+}
+
+// What the single-sequence and batched benchmarks run: a model's shape and its runners.
+struct BenchTarget {
+  model::ModelConfig config;
+  model::ModelRunnerFactory make_runner;
+  std::string device;  // "cpu (N threads)" or "cuda"
+};
+
+nlohmann::ordered_json bench_single(const BenchTarget& target, int32_t n_prompt, int32_t n_gen, int reps) {
+  const auto& config = target.config;
   std::mt19937 rng(1234);
   const auto prompt = random_prompt(rng, n_prompt, config.vocab_size);
   double best_pp = 0.0, best_tg = 0.0;
   for (int r = 0; r < reps; ++r) {
-    runtime::SoloSequence sequence(m.make_runner, n_prompt + n_gen);
+    runtime::SoloSequence sequence(target.make_runner, n_prompt + n_gen);
     auto start = std::chrono::steady_clock::now();
     auto logits = sequence.feed(prompt);
     best_pp = std::max(best_pp, n_prompt / seconds_since(start));
     start = std::chrono::steady_clock::now();
     for (int32_t i = 0; i < n_gen; ++i) {
-      auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const int32_t next = argmax(logits);
       logits = sequence.feed(std::span<const int32_t>(&next, 1));
     }
     best_tg = std::max(best_tg, n_gen / seconds_since(start));
   }
-  std::printf("| model | threads | test | tokens/s |\n|---|---:|---|---:|\n");
-  std::printf("| %s | %d | pp%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_prompt, best_pp);
-  std::printf("| %s | %d | tg%d | %.1f |\n", config.name.c_str(), m.model->n_threads(), n_gen, best_tg);
+  std::printf("| model | device | test | tokens/s |\n|---|---|---|---:|\n");
+  std::printf("| %s | %s | pp%d | %.1f |\n", config.name.c_str(), target.device.c_str(), n_prompt, best_pp);
+  std::printf("| %s | %s | tg%d | %.1f |\n", config.name.c_str(), target.device.c_str(), n_gen, best_tg);
   return {{"pp_tokens_per_s", best_pp}, {"tg_tokens_per_s", best_tg}};
+}
+
+// llama-batched-bench's measurement on one runner: B prompts of n_prompt tokens prefilled
+// (whole prompts, up to `prefill_tokens` tokens a step), then n_gen decode steps of all B
+// sequences at once, each feeding back its greedy token.
+nlohmann::ordered_json bench_batched(const BenchTarget& target, int32_t batch, int32_t n_prompt, int32_t n_gen,
+                                     int32_t prefill_tokens) {
+  const auto& config = target.config;
+  constexpr int32_t kBlock = 16;
+  const int32_t blocks_per_seq = (n_prompt + n_gen + kBlock - 1) / kBlock;
+  auto runner = target.make_runner(batch * blocks_per_seq, kBlock);
+  std::mt19937 rng(static_cast<uint32_t>(batch));
+  std::vector<std::vector<int32_t>> prompts, tables;
+  for (int32_t i = 0; i < batch; ++i) {
+    prompts.push_back(random_prompt(rng, n_prompt, config.vocab_size));
+    tables.emplace_back(static_cast<size_t>(blocks_per_seq));
+    std::iota(tables.back().begin(), tables.back().end(), i * blocks_per_seq);
+  }
+  const size_t vocab = static_cast<size_t>(config.vocab_size);
+  std::vector<int32_t> next(static_cast<size_t>(batch));
+  auto start = std::chrono::steady_clock::now();
+  for (int32_t first = 0; first < batch;) {
+    model::ForwardBatch step;
+    int32_t tokens = 0;
+    for (; first < batch && (step.empty() || tokens + n_prompt <= prefill_tokens); ++first, tokens += n_prompt) {
+      step.push_back({prompts[static_cast<size_t>(first)], 0, tables[static_cast<size_t>(first)], model::LogitsWanted::kLast});
+    }
+    const auto logits = runner->forward(step);
+    for (size_t i = 0; i < step.size(); ++i) {
+      next[static_cast<size_t>(first) - step.size() + i] = argmax(std::span<const float>(logits).subspan(i * vocab, vocab));
+    }
+  }
+  const double pp_seconds = seconds_since(start);
+  start = std::chrono::steady_clock::now();
+  for (int32_t t = 0; t < n_gen; ++t) {
+    model::ForwardBatch step;
+    for (int32_t i = 0; i < batch; ++i) {
+      step.push_back({std::span<const int32_t>(&next[static_cast<size_t>(i)], 1), n_prompt + t, tables[static_cast<size_t>(i)],
+                      model::LogitsWanted::kLast});
+    }
+    const auto logits = runner->forward(step);
+    for (size_t i = 0; i < step.size(); ++i) next[i] = argmax(std::span<const float>(logits).subspan(i * vocab, vocab));
+  }
+  const double tg_seconds = seconds_since(start);
+  const double pp = static_cast<double>(batch) * n_prompt / pp_seconds, tg = static_cast<double>(batch) * n_gen / tg_seconds;
+  std::printf("| %d | %.1f | %.1f | %.1f |\n", batch, pp, tg,
+              static_cast<double>(batch) * (n_prompt + n_gen) / (pp_seconds + tg_seconds));
+  return {{"batch", batch}, {"pp_tokens_per_s", pp}, {"tg_tokens_per_s", tg}, {"prefill_seconds", pp_seconds},
+          {"decode_seconds", tg_seconds}};
 }
 
 // `requests` requests (at least `concurrency`) queued at once, at most `concurrency` running
@@ -90,14 +152,14 @@ nlohmann::ordered_json bench_throughput(runtime::LoadedModel& m, scheduler::Sche
           {"preemptions", st.preemptions}};
 }
 
-std::vector<int32_t> parse_levels(const std::string& text) {
+std::vector<int32_t> parse_levels(const std::string& text, const char* flag) {
   std::vector<int32_t> levels;
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     char* end = nullptr;
     long v = std::strtol(item.c_str(), &end, 10);
     if (item.empty() || *end != '\0' || v < 1 || v > 4096) {
-      throw UsageError("invalid value '" + text + "' for --concurrency: expected a list like 1,4,16");
+      throw UsageError("invalid value '" + text + "' for " + flag + ": expected a list like 1,4,16");
     }
     levels.push_back(static_cast<int32_t>(v));
   }
@@ -108,11 +170,13 @@ std::vector<int32_t> parse_levels(const std::string& text) {
 
 int run_bench(const Args& args) {
   ArgParser p("bench");
-  p.option("--model", "PATH", "GGUF model file", true);
+  p.option("--model", "PATH", "GGUF model file (or --synthetic)");
+  p.option("--synthetic", "NAME", "random weights of a named architecture on the GPU: " + synthetic_names());
   p.option("--prompt-tokens", "N", "tokens in each prompt (default 128)");
   p.option("--gen-tokens", "N", "tokens generated after it (default 64)");
   p.option("--repetitions", "R", "single-sequence runs; the best is reported (default 3)");
-  p.option("--concurrency", "LIST", "offline throughput at these numbers of concurrent requests, e.g. 1,4,16");
+  p.option("--batch", "LIST", "batched decode on one runner at these batch sizes, e.g. 1,8,64 (as llama-batched-bench)");
+  p.option("--concurrency", "LIST", "offline throughput through the scheduler at these numbers of concurrent requests");
   p.option("--requests-per-level", "K", "with --concurrency: K x the level requests per level (default 1)");
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
   p.option("--json", "FILE", "also write the results as JSON");
@@ -122,29 +186,47 @@ int run_bench(const Args& args) {
   const auto n_prompt = static_cast<int32_t>(p.get_int("--prompt-tokens", 128, 1, 1 << 16));
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
   const auto reps = static_cast<int>(p.get_int("--repetitions", 3, 1, 100));
-  const auto levels = p.has("--concurrency") ? parse_levels(p.get_string("--concurrency")) : std::vector<int32_t>{};
+  const auto batches = p.has("--batch") ? parse_levels(p.get_string("--batch"), "--batch") : std::vector<int32_t>{};
+  const auto levels = p.has("--concurrency") ? parse_levels(p.get_string("--concurrency"), "--concurrency") : std::vector<int32_t>{};
   const auto per_level = static_cast<int32_t>(p.get_int("--requests-per-level", 1, 1, 1000));
   const auto sched = scheduler_config(p);
+  if (p.has("--model") == p.has("--synthetic")) throw UsageError("give exactly one of --model and --synthetic");
 
-  auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
-  apply_device_option(p, m);
-  if (n_prompt + n_gen > m.model->config().context_length) throw UsageError("prompt + generated tokens exceed the context length");
-  nlohmann::ordered_json out = {{"engine", "strata"},           {"model", p.get_string("--model")},
-                                {"threads", m.model->n_threads()}, {"prompt_tokens", n_prompt},
-                                {"gen_tokens", n_gen}};
-  if (levels.empty()) {
-    out["repetitions"] = reps;
-    out.update(bench_single(m, n_prompt, n_gen, reps));
+  std::optional<runtime::LoadedModel> m;
+  BenchTarget target;
+  if (p.has("--synthetic")) {
+    if (!levels.empty()) throw UsageError("--concurrency runs the scheduler, which needs a model file's vocabulary: use --batch with --synthetic");
+    target.config = synthetic_model(p.get_string("--synthetic"));
+    target.make_runner = synthetic_runner(p, target.config);
+    target.device = "cuda";
   } else {
+    m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
+    target.device = apply_device_option(p, *m);
+    target.config = m->model->config();
+    target.make_runner = m->make_runner;
+  }
+  if (n_prompt + n_gen > target.config.context_length) throw UsageError("prompt + generated tokens exceed the context length");
+  nlohmann::ordered_json out = {{"engine", "strata"},
+                                {"model", p.has("--model") ? p.get_string("--model") : "synthetic " + p.get_string("--synthetic")},
+                                {"device", target.device},
+                                {"prompt_tokens", n_prompt},
+                                {"gen_tokens", n_gen}};
+  if (!batches.empty()) {
+    std::printf("| batch | prefill tok/s | decode tok/s | total tok/s |\n|---:|---:|---:|---:|\n");
+    for (int32_t b : batches) out["batched"].push_back(bench_batched(target, b, n_prompt, n_gen, sched.max_num_batched_tokens));
+  } else if (!levels.empty()) {
     std::printf("| concurrency | total tok/s | generation tok/s | peak KV blocks | steps | preemptions |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|\n");
     for (int32_t level : levels) {
-      auto r = bench_throughput(m, sched, level, level * per_level, n_prompt, n_gen);
+      auto r = bench_throughput(*m, sched, level, level * per_level, n_prompt, n_gen);
       std::printf("| %d | %.1f | %.1f | %d / %d | %lld | %lld |\n", level, r["total_tokens_per_s"].get<double>(),
                   r["generation_tokens_per_s"].get<double>(), r["peak_kv_blocks"].get<int>(), r["kv_blocks"].get<int>(),
                   static_cast<long long>(r["steps"].get<int64_t>()), static_cast<long long>(r["preemptions"].get<int64_t>()));
       out["throughput"].push_back(r);
     }
+  } else {
+    out["repetitions"] = reps;
+    out.update(bench_single(target, n_prompt, n_gen, reps));
   }
   if (p.has("--json")) std::ofstream(p.get_string("--json")) << out.dump(2) << "\n";
   return 0;

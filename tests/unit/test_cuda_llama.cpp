@@ -31,6 +31,9 @@ class CudaLlama : public ::testing::Test {
     if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
     file_ = gguf::GgufFile::open(test::default_model_path());
   }
+  std::unique_ptr<CudaLlamaModel> gpu(int32_t n_blocks) {
+    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(*file_), *gguf_weight_source(*file_), n_blocks, 16);
+  }
   std::unique_ptr<gguf::GgufFile> file_;
 };
 
@@ -38,7 +41,8 @@ TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
   std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
   const auto fixture = nlohmann::json::parse(in);
   model::LlamaModel cpu_model(*file_, 2);
-  CudaLlamaModel gpu(*file_, 64, 16);
+  auto model = gpu(64);
+  CudaLlamaModel& gpu = *model;
   std::vector<int32_t> table(64);
   std::iota(table.begin(), table.end(), 0);
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
@@ -70,7 +74,8 @@ TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
 }
 
 TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
-  CudaLlamaModel gpu(*file_, 64, 16);
+  auto model = gpu(64);
+  CudaLlamaModel& gpu = *model;
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
   std::vector<int32_t> a(37), b(20);
   std::iota(a.begin(), a.end(), 100);
@@ -96,6 +101,60 @@ TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
                   : "differs");
   EXPECT_EQ(argmax(together.data(), vocab), argmax(alone_a.data(), vocab));
   EXPECT_EQ(argmax(together.data() + vocab, vocab), argmax(alone_b.data(), vocab));
+  EXPECT_LT(max_diff, 0.5);
+}
+
+// Decode steps replay CUDA graphs (padded to a batch bucket); their logits must be those of the
+// same tokens run teacher-forced without a graph, alone and three sequences batched.
+TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
+  auto model = gpu(64);
+  CudaLlamaModel& gpu = *model;
+  const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
+  struct Seq {
+    std::vector<int32_t> tokens, table;
+  };
+  std::vector<Seq> seqs(3);
+  for (int i = 0; i < 3; ++i) {
+    seqs[i].tokens.resize(static_cast<size_t>(9 + 14 * i));
+    std::iota(seqs[i].tokens.begin(), seqs[i].tokens.end(), 700 + 90 * i);
+    for (int b = 0; b < 4; ++b) seqs[i].table.push_back(20 * i + 3 * b + 1);  // scattered
+  }
+  std::vector<std::vector<float>> last(3);
+  for (int i = 0; i < 3; ++i) last[i] = gpu.forward({{seqs[i].tokens, 0, seqs[i].table, model::LogitsWanted::kLast}});
+  std::vector<std::vector<float>> decoded(3);  // logits of every decode step, in order
+  for (int step = 0; step < 12; ++step) {
+    model::ForwardBatch batch;
+    std::vector<int32_t> next(3);
+    for (int i = 0; i < 3; ++i) {
+      next[i] = argmax(last[i].data(), vocab);
+      seqs[i].tokens.push_back(next[i]);
+      batch.push_back({std::span<const int32_t>(&next[i], 1), static_cast<int32_t>(seqs[i].tokens.size()) - 1,
+                       seqs[i].table, model::LogitsWanted::kLast});
+    }
+    const auto logits = gpu.forward(batch);
+    for (int i = 0; i < 3; ++i) {
+      last[i].assign(logits.begin() + static_cast<std::ptrdiff_t>(i * vocab), logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab));
+      decoded[i].insert(decoded[i].end(), last[i].begin(), last[i].end());
+    }
+  }
+  EXPECT_GE(gpu.captured_graphs(), 1u);
+  double max_diff = 0.0;
+  int agree = 0, total = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int32_t> table2 = {50, 51, 52, 53};
+    const auto forced = gpu.forward({{seqs[i].tokens, 0, table2, model::LogitsWanted::kAll}});
+    const size_t first = seqs[i].tokens.size() - 12;  // row of the first decoded token's input
+    for (size_t step = 0; step < 12; ++step) {
+      const float* g = decoded[i].data() + step * vocab;
+      const float* f = forced.data() + (first + step) * vocab;
+      for (size_t v = 0; v < vocab; ++v) max_diff = std::max(max_diff, std::fabs(static_cast<double>(g[v]) - f[v]));
+      agree += argmax(g, vocab) == argmax(f, vocab);
+      ++total;
+    }
+  }
+  std::printf("[cuda] graph decode steps vs teacher-forced: max |logit diff| %.3g, argmax agreement %d/%d\n", max_diff, agree,
+              total);
+  EXPECT_EQ(agree, total);
   EXPECT_LT(max_diff, 0.5);
 }
 

@@ -57,45 +57,50 @@ class CudaOps : public ::testing::Test {
   std::mt19937 rng_{std::random_device{}()};
 };
 
-TEST_F(CudaOps, RmsNormWithResidual) {
+TEST_F(CudaOps, RmsNorm) {
   SCOPED_TRACE(seed_);
   const int tokens = 7, dim = 576;
-  auto x = random(tokens * dim, 3.0f), delta = random(tokens * dim), weight = random(dim);
-  DeviceArray<float> d_x(x), d_delta(delta), d_w(weight);
+  auto x = random(tokens * dim, 3.0f), weight = random(dim);
+  DeviceArray<float> d_x(x), d_w(weight);
   DeviceArray<uint16_t> d_out(tokens * dim);
   d_out.poison();
-  rms_norm_residual(d_x.get(), d_delta.get(), d_w.get(), d_out.get(), tokens, dim, 1e-5f, nullptr);
+  rms_norm(d_x.get(), d_w.get(), d_out.get(), tokens, dim, 1e-5f, nullptr);
   sync();
   std::vector<float> expected(x.size());
-  for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
   for (int t = 0; t < tokens; ++t) cpu::rms_norm(&x[t * dim], weight.data(), &expected[t * dim], dim, 1e-5f);
-  EXPECT_EQ(d_x.download(), x);  // the residual sum is one float add, exact
   EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 1e-2);
 }
 
-TEST_F(CudaOps, EmbedAndSwiglu) {
+TEST_F(CudaOps, EmbedGatherAndSwiglu) {
   SCOPED_TRACE(seed_);
   const int vocab = 100, dim = 96;
   auto table = to_bf16(random(vocab * dim));
-  std::vector<int32_t> tokens = {5, 0, 99, 5, 42};
+  std::vector<int32_t> tokens = {5, 0, 99, 5, 42}, rows = {4, 0, 4};
   DeviceArray<uint16_t> d_table(table);
-  DeviceArray<int32_t> d_tokens(tokens);
-  DeviceArray<float> d_hidden(tokens.size() * dim);
+  DeviceArray<int32_t> d_tokens(tokens), d_rows(rows);
+  DeviceArray<float> d_hidden(tokens.size() * dim), d_gathered(rows.size() * dim);
   d_hidden.poison();
+  d_gathered.poison();
   embed(d_table.get(), d_tokens.get(), d_hidden.get(), static_cast<int>(tokens.size()), dim, nullptr);
-  const int64_t n = 10007;
-  auto gate = random(n, 2.0f), up = random(n);
-  DeviceArray<float> d_gate(gate), d_up(up);
-  DeviceArray<uint16_t> d_act(n);
+  gather_rows(d_hidden.get(), d_rows.get(), d_gathered.get(), static_cast<int>(rows.size()), dim, nullptr);
+  const int n_tokens = 7, n_ff = 1531;
+  auto gate_up = random(static_cast<size_t>(n_tokens) * 2 * n_ff, 2.0f);
+  DeviceArray<float> d_gate_up(gate_up);
+  DeviceArray<uint16_t> d_act(static_cast<size_t>(n_tokens) * n_ff);
   d_act.poison();
-  swiglu(d_gate.get(), d_up.get(), d_act.get(), n, nullptr);
+  swiglu(d_gate_up.get(), d_act.get(), n_tokens, n_ff, nullptr);
   sync();
-  auto hidden = d_hidden.download();
+  auto hidden = d_hidden.download(), gathered = d_gathered.download();
   for (size_t t = 0; t < tokens.size(); ++t) {
     for (int i = 0; i < dim; ++i) ASSERT_EQ(hidden[t * dim + i], bf16_to_f32(table[tokens[t] * dim + i]));
   }
-  std::vector<float> expected(n);
-  cpu::swiglu(gate.data(), up.data(), expected.data(), n);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (int i = 0; i < dim; ++i) ASSERT_EQ(gathered[r * dim + i], hidden[rows[r] * dim + i]);
+  }
+  std::vector<float> expected(static_cast<size_t>(n_tokens) * n_ff);
+  for (int t = 0; t < n_tokens; ++t) {
+    cpu::swiglu(&gate_up[t * 2 * n_ff], &gate_up[t * 2 * n_ff + n_ff], &expected[t * n_ff], n_ff);
+  }
   EXPECT_LT(relative_error(from_bf16(d_act.download()), expected), 1e-2);
 }
 
@@ -103,82 +108,148 @@ TEST_F(CudaOps, RopeAndPagedKvWrite) {
   SCOPED_TRACE(seed_);
   for (auto [head_dim, rope_dim] : {std::pair{64, 64}, std::pair{128, 64}}) {
     const int tokens = 5, n_heads = 6, n_kv_heads = 2, block_size = 4, n_blocks = 8;
-    auto q = random(tokens * n_heads * head_dim), k = random(tokens * n_kv_heads * head_dim),
-         v = random(tokens * n_kv_heads * head_dim);
+    const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim, stride = q_dim + 2 * kv_dim;
+    auto qkv = random(static_cast<size_t>(tokens) * stride);
     std::vector<int32_t> positions = {0, 1, 7, 100, 2047}, slots = {3, 17, 30, 8, 0};
-    DeviceArray<float> d_q(q), d_k(k), d_v(v);
+    DeviceArray<float> d_qkv(qkv);
     DeviceArray<int32_t> d_pos(positions), d_slots(slots);
-    const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
+    const size_t row = static_cast<size_t>(kv_dim);
     DeviceArray<uint16_t> k_cache(n_blocks * block_size * row), v_cache(n_blocks * block_size * row);
     k_cache.poison();
     v_cache.poison();
-    rope_kv_write(d_q.get(), d_k.get(), d_v.get(), d_pos.get(), d_slots.get(), k_cache.get(), v_cache.get(),
+    rope_kv_write(d_qkv.get(), d_pos.get(), d_slots.get(), k_cache.get(), v_cache.get(),
                   {tokens, n_heads, n_kv_heads, head_dim, rope_dim, 10000.0f}, nullptr);
     sync();
-    auto got_q = d_q.download();
+    auto got_qkv = d_qkv.download();
     auto got_k = k_cache.download(), got_v = v_cache.download();
+    std::vector<float> got_q, want_q;
     for (int t = 0; t < tokens; ++t) {
-      cpu::rope_adjacent_pairs(&q[t * n_heads * head_dim], n_heads, head_dim, rope_dim, positions[t], 10000.0f);
-      cpu::rope_adjacent_pairs(&k[t * row], n_kv_heads, head_dim, rope_dim, positions[t], 10000.0f);
+      float* q = &qkv[t * stride];
+      float* k = q + q_dim;
+      const float* v = k + kv_dim;
+      cpu::rope_adjacent_pairs(q, n_heads, head_dim, rope_dim, positions[t], 10000.0f);
+      cpu::rope_adjacent_pairs(k, n_kv_heads, head_dim, rope_dim, positions[t], 10000.0f);
+      want_q.insert(want_q.end(), q, q + q_dim);
+      got_q.insert(got_q.end(), &got_qkv[t * stride], &got_qkv[t * stride] + q_dim);
       for (size_t j = 0; j < row; ++j) {
         // fp16 of nearly the same float: equal or one ulp apart.
-        EXPECT_LE(std::abs(fp16_to_f32(got_k[slots[t] * row + j]) - k[t * row + j]), 2e-3f * (1.0f + std::abs(k[t * row + j])));
-        EXPECT_EQ(got_v[slots[t] * row + j], f32_to_fp16(v[t * row + j]));
+        EXPECT_LE(std::abs(fp16_to_f32(got_k[slots[t] * row + j]) - k[j]), 2e-3f * (1.0f + std::abs(k[j])));
+        EXPECT_EQ(got_v[slots[t] * row + j], f32_to_fp16(v[j]));
       }
     }
-    EXPECT_LT(relative_error(got_q, q), 1e-4);  // large positions: sincos of large angles differ slightly
+    EXPECT_LT(relative_error(got_q, want_q), 1e-4);  // large positions: sincos of large angles differ slightly
   }
 }
 
-TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsAndGqa) {
+// Causal queries (the last three positions of each sequence) over scattered pages, from one key
+// to more than the largest split count covers at 128 keys a split; each token's result must not
+// depend on the batch, so the same tokens alone (a grid of fewer splits) give the same bits.
+TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
   SCOPED_TRACE(seed_);
-  for (int head_dim : {64, 128}) {
-    for (auto [n_heads, n_kv_heads] : {std::pair{8, 8}, std::pair{9, 3}, std::pair{8, 1}}) {
+  for (int head_dim : {64, 128, 256}) {
+    for (auto [n_heads, n_kv_heads] : {std::pair{8, 8}, std::pair{9, 3}, std::pair{8, 2}, std::pair{8, 1}}) {
       for (int block_size : {1, 16, 32}) {
-        const std::vector<int> lengths = {1, 5, 33, 130};  // keys of each sequence (one query each: its last)
-        const int max_blocks = (130 + block_size - 1) / block_size;
-        const int n_blocks = max_blocks * static_cast<int>(lengths.size());
+        const std::vector<int> lengths = {1, 5, 33, 130, 300, 4500};  // keys of each sequence
+        const int longest = 4500;
+        const int max_blocks = (longest + block_size - 1) / block_size;
+        const int n_seqs = static_cast<int>(lengths.size());
+        int n_blocks = 0;
+        for (int length : lengths) n_blocks += (length + block_size - 1) / block_size;
         const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
         // Scattered blocks: a random permutation shared out among the sequences.
         std::vector<int32_t> blocks(n_blocks);
         std::iota(blocks.begin(), blocks.end(), 0);
         std::shuffle(blocks.begin(), blocks.end(), rng_);
-        std::vector<int32_t> tables(lengths.size() * max_blocks);
-        std::copy(blocks.begin(), blocks.end(), tables.begin());
+        std::vector<int32_t> tables(static_cast<size_t>(n_seqs) * max_blocks, 0);
+        for (int i = 0, next = 0; i < n_seqs; ++i) {
+          for (int b = 0; b < (lengths[i] + block_size - 1) / block_size; ++b) tables[i * max_blocks + b] = blocks[next++];
+        }
         std::vector<uint16_t> k_cache(n_blocks * block_size * row), v_cache(k_cache.size());
         for (auto& x : k_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
         for (auto& x : v_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
-        const int tokens = static_cast<int>(lengths.size());
-        auto q = random(tokens * n_heads * head_dim);
-        std::vector<int32_t> token_sequence(tokens), token_keys(lengths.begin(), lengths.end());
-        std::iota(token_sequence.begin(), token_sequence.end(), 0);
+        // Queries: the last 3 positions of each sequence (fewer when it is shorter).
+        std::vector<int32_t> token_table, token_keys;
+        for (int i = 0; i < n_seqs; ++i) {
+          for (int keys = std::max(1, lengths[i] - 2); keys <= lengths[i]; ++keys) {
+            token_table.push_back(i);
+            token_keys.push_back(keys);
+          }
+        }
+        const int tokens = static_cast<int>(token_keys.size());
+        const int q_stride = (n_heads + 2 * n_kv_heads) * head_dim;  // q inside a fused qkv row
+        auto q = random(static_cast<size_t>(tokens) * q_stride);
         const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
-        DeviceArray<float> d_q(q), d_lse(tokens * n_heads);
-        DeviceArray<uint16_t> d_k(k_cache), d_v(v_cache), d_out(tokens * n_heads * head_dim);
-        DeviceArray<int32_t> d_tables(tables), d_seq(token_sequence), d_keys(token_keys);
-        d_out.poison();
-        paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_seq.get(), d_keys.get(), d_out.get(),
-                        d_lse.get(), {tokens, n_heads, n_kv_heads, head_dim, block_size, max_blocks, scale}, nullptr);
-        sync();
-        std::vector<float> expected(q.size()), scores(256);
+        std::vector<float> expected(static_cast<size_t>(tokens) * n_heads * head_dim), scores(longest);
+        std::vector<double> expected_lse(static_cast<size_t>(tokens) * n_heads);
         for (int t = 0; t < tokens; ++t) {
-          const cpu::PagedKvView kv_k{k_cache.data(), &tables[t * max_blocks], block_size,
+          const cpu::PagedKvView kv_k{k_cache.data(), &tables[token_table[t] * max_blocks], block_size,
                                       static_cast<int64_t>(block_size * row), static_cast<int64_t>(row)};
           cpu::PagedKvView kv_v = kv_k;
           kv_v.base = v_cache.data();
           for (int h = 0; h < n_heads; ++h) {
-            cpu::attention_one_query(&q[t * n_heads * head_dim], kv_k, kv_v, lengths[t], h, n_heads, n_kv_heads,
-                                     head_dim, scale, scores.data(), &expected[t * n_heads * head_dim]);
+            const float* qh = &q[t * q_stride];
+            cpu::attention_one_query(qh, kv_k, kv_v, token_keys[t], h, n_heads, n_kv_heads, head_dim, scale,
+                                     scores.data(), &expected[(t * n_heads) * head_dim]);
+            double m = -INFINITY, sum = 0.0;
+            std::vector<double> s(token_keys[t]);
+            for (int key = 0; key < token_keys[t]; ++key) {
+              const uint16_t* k_row = &k_cache[(tables[token_table[t] * max_blocks + key / block_size] * block_size + key % block_size) * row +
+                                               (h / (n_heads / n_kv_heads)) * head_dim];
+              double dot = 0.0;
+              for (int e = 0; e < head_dim; ++e) dot += static_cast<double>(qh[h * head_dim + e]) * fp16_to_f32(k_row[e]);
+              s[key] = dot * scale;
+              m = std::max(m, s[key]);
+            }
+            for (double v : s) sum += std::exp(v - m);
+            expected_lse[t * n_heads + h] = m + std::log(sum);
           }
         }
         SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " heads " + std::to_string(n_heads) + "/" +
                      std::to_string(n_kv_heads) + " block " + std::to_string(block_size));
-        EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 1e-2);
-        for (float lse : d_lse.download()) EXPECT_TRUE(std::isfinite(lse));
+        // All tokens together (18 splits), then the first 9 (2 splits), then the first 7 (one).
+        std::vector<std::vector<uint16_t>> outputs;
+        for (int n_tokens : {tokens, 9, 7}) {
+          const int max_keys = *std::max_element(token_keys.begin(), token_keys.begin() + n_tokens);
+          const PagedAttentionShape shape{n_tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, max_keys, scale};
+          DeviceArray<float> d_q(q), d_lse(static_cast<size_t>(n_tokens) * n_heads),
+              d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
+          DeviceArray<uint16_t> d_k(k_cache), d_v(v_cache), d_out(static_cast<size_t>(n_tokens) * n_heads * head_dim);
+          DeviceArray<int32_t> d_tables(tables), d_table(token_table), d_keys(token_keys);
+          d_out.poison();
+          d_lse.poison();
+          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), d_out.get(),
+                          d_lse.get(), d_workspace.get(), shape, nullptr);
+          sync();
+          outputs.push_back(d_out.download());
+          const auto lse = d_lse.download();
+          for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], expected_lse[i], 1e-3 * (1.0 + std::abs(expected_lse[i])));
+        }
+        EXPECT_LT(relative_error(from_bf16(outputs[0]), expected), 1e-2);
+        EXPECT_TRUE(std::equal(outputs[1].begin(), outputs[1].end(), outputs[0].begin()));
+        EXPECT_TRUE(std::equal(outputs[2].begin(), outputs[2].end(), outputs[0].begin()));
       }
     }
   }
+}
+
+TEST_F(CudaOps, Fills) {
+  DeviceArray<uint16_t> a(100003), b(100003);
+  DeviceArray<float> f(1000);
+  f.poison();
+  fill_uniform_bf16(a.get(), 100003, 7, 0.5f, nullptr);
+  fill_uniform_bf16(b.get(), 100003, 7, 0.5f, nullptr);
+  fill_f32(f.get(), 1000, 1.0f, nullptr);
+  sync();
+  const auto values = from_bf16(a.download());
+  EXPECT_EQ(a.download(), b.download());  // a function of (seed, index)
+  double mean = 0.0;
+  for (float v : values) {
+    ASSERT_LE(std::abs(v), 0.5f);
+    mean += v;
+  }
+  EXPECT_LT(std::abs(mean / values.size()), 0.01);
+  for (float v : f.download()) ASSERT_EQ(v, 1.0f);
 }
 
 TEST_F(CudaOps, GemmMatchesDoubleReference) {
@@ -191,6 +262,9 @@ TEST_F(CudaOps, GemmMatchesDoubleReference) {
   Gemm gemm;
   gemm.linear(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
   sync();
+  auto first = d_y.download();
+  gemm.linear_add(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);  // y += x W^T: twice the product
+  sync();
   std::vector<float> expected(n * out);
   for (int t = 0; t < n; ++t) {
     for (int o = 0; o < out; ++o) {
@@ -199,6 +273,8 @@ TEST_F(CudaOps, GemmMatchesDoubleReference) {
       expected[t * out + o] = static_cast<float>(sum);
     }
   }
+  EXPECT_LT(relative_error(first, expected), 1e-5);
+  for (auto& e : expected) e *= 2.0f;
   EXPECT_LT(relative_error(d_y.download(), expected), 1e-5);
 }
 

@@ -1,4 +1,4 @@
-// Embedding lookup and SwiGLU.
+// Embedding lookup, SwiGLU and row gathers.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -13,14 +13,22 @@ __global__ void embed(const __nv_bfloat16* __restrict__ table, const int* __rest
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]);
 }
 
-// out = bf16(silu(gate) * up) over n elements.
-__global__ void swiglu(const float* __restrict__ gate, const float* __restrict__ up, __nv_bfloat16* __restrict__ out,
-                       size_t n) {
+// out[t][j] = bf16(silu(gate_up[t][j]) * gate_up[t][n_ff + j]) over tokens x n_ff: the fused
+// gate/up projection puts each token's gate row before its up row.
+__global__ void swiglu(const float* __restrict__ gate_up, __nv_bfloat16* __restrict__ out, size_t n, int n_ff) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    const float g = gate[i];
-    out[i] = __float2bfloat16(g / (1.0f + __expf(-g)) * up[i]);
+    const size_t t = i / n_ff, j = i % n_ff;
+    const float g = gate_up[t * 2 * n_ff + j];
+    out[i] = __float2bfloat16(g / (1.0f + __expf(-g)) * gate_up[t * 2 * n_ff + n_ff + j]);
   }
+}
+
+// dst[i] = src[rows[i]] for rows of dim floats: one block per gathered row.
+__global__ void gather_rows(const float* __restrict__ src, const int* __restrict__ rows, float* __restrict__ dst, int dim) {
+  const float* from = src + static_cast<size_t>(rows[blockIdx.x]) * dim;
+  float* to = dst + static_cast<size_t>(blockIdx.x) * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) to[i] = from[i];
 }
 
 }  // namespace strata::cuda::kernels

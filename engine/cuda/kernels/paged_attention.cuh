@@ -1,88 +1,204 @@
-// Causal GQA attention of query tokens over a paged fp16 KV cache, one block per (head, token):
-// each warp walks a strided share of the keys with an online softmax, then the warps merge.
-// Correct for prefill and decode alike; the tensor-core prefill and split-KV decode kernels of
-// the "full" backend replace it on the fast paths.
+// Causal GQA attention of query tokens over a paged fp16 KV cache, split over the keys
+// (flash-decoding): one block per (KV head, token, split) serves every query head of the KV
+// head's group, so each K/V row is read once per group. A warp takes 32 keys at a time, one key
+// per lane for Q.K (no shuffles) and one dimension slice per lane for P.V. With more than one
+// split, each writes its normalized partial output and log-sum-exp and merge_splits combines
+// them exactly. Serves decode tokens and prefill tokens alike (each token sees its own keys).
+// Batch invariance: a token's split boundaries depend on its own key count only, never on the
+// batch or the grid, so its result is the same alone or in any batch.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cstdint>
 
 #include "engine/cuda/kernels/reduce.cuh"
 
 namespace strata::cuda::kernels {
 
 constexpr int kAttentionWarps = 4;
+constexpr int kSplitKeys = 32 * kAttentionWarps;  // keys per split (a multiple of it for long rows)
+constexpr int kMaxSplits = 32;
+
+// Keys in each split of a row of n_keys keys.
+__host__ __device__ inline int split_chunk(int n_keys) {
+  return kSplitKeys * ((n_keys + kSplitKeys * kMaxSplits - 1) / (kSplitKeys * kMaxSplits));
+}
 
 struct PagedAttentionArgs {
-  const float* q;              // [tokens x n_heads x head_dim]
-  const __half* k_cache;       // the layer's [blocks x block_size x n_kv_heads x head_dim]
+  const float* q;             // token t, head h at q[t * q_stride + h * head_dim] (unscaled)
+  const __half* k_cache;      // the layer's [blocks x block_size x n_kv_heads x head_dim]
   const __half* v_cache;
-  const int* block_tables;     // [sequences x max_blocks]
-  const int* token_sequence;   // sequence of each query token
-  const int* token_keys;       // keys each token attends to (its position + 1)
-  __nv_bfloat16* out;          // like q
-  float* lse;                  // [tokens x n_heads] log-sum-exp of the scaled scores, or null
-  int n_heads, n_kv_heads, block_size, max_blocks;
+  const int* block_tables;    // [rows x table_stride]
+  const int* token_table;     // block-table row of each query token
+  const int* token_keys;      // keys each token attends to (its position + 1)
+  __nv_bfloat16* out;         // [tokens x n_heads x head_dim]
+  float* lse;                 // [tokens x n_heads] log-sum-exp of the scaled scores, or null
+  float* partial_out;         // [tokens x n_heads x splits x head_dim] when splits > 1
+  float* partial_lse;         // [tokens x n_heads x splits] when splits > 1
+  int q_stride, n_heads, n_kv_heads, block_size, table_stride;
   float scale;
 };
 
 template <int kHeadDim>
-__global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAttentionArgs a) {
-  static_assert(kHeadDim % 32 == 0, "head_dim must be a multiple of 32");
+__device__ inline void load_row(const __half* p, float (&v)[kHeadDim / 32]) {
   constexpr int kPerLane = kHeadDim / 32;
-  const int head = blockIdx.x, t = blockIdx.y;
+  if constexpr (kPerLane == 2) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(p));
+    v[0] = f.x;
+    v[1] = f.y;
+  } else {
+#pragma unroll
+    for (int e = 0; e < kPerLane; e += 4) {
+      const uint2 raw = *reinterpret_cast<const uint2*>(p + e);
+      const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+      const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+      v[e] = a.x;
+      v[e + 1] = a.y;
+      v[e + 2] = b.x;
+      v[e + 3] = b.y;
+    }
+  }
+}
+
+// kGroup: the largest number of query heads per KV head this instance serves (heads beyond the
+// model's group are computed on zero queries and dropped).
+template <int kHeadDim, int kGroup>
+__global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAttentionArgs a) {
+  static_assert(kHeadDim % 64 == 0, "head_dim must be a multiple of 64");
+  constexpr int kPerLane = kHeadDim / 32;
+  const int kv_head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int kv_head = head / (a.n_heads / a.n_kv_heads);
+  const int group = a.n_heads / a.n_kv_heads;
   const int n_keys = a.token_keys[t];
-  const int* table = a.block_tables + static_cast<size_t>(a.token_sequence[t]) * a.max_blocks;
+  const int chunk = split_chunk(n_keys);
+  const int begin = split * chunk, end = min(n_keys, begin + chunk);
+  const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
+  const size_t head_offset = static_cast<size_t>(kv_head) * kHeadDim;
 
-  float q[kPerLane];
-  const float* qh = a.q + (static_cast<size_t>(t) * a.n_heads + head) * kHeadDim + lane * kPerLane;
-#pragma unroll
-  for (int e = 0; e < kPerLane; ++e) q[e] = qh[e] * a.scale;
+  __shared__ float q_s[kGroup][kHeadDim];
+  for (int i = threadIdx.x; i < kGroup * kHeadDim; i += blockDim.x) {
+    const int h = i / kHeadDim, e = i % kHeadDim;
+    q_s[h][e] = h < group ? a.q[static_cast<size_t>(t) * a.q_stride + static_cast<size_t>(kv_head * group + h) * kHeadDim + e] * a.scale
+                          : 0.0f;
+  }
+  __syncthreads();
 
-  float m = -INFINITY, l = 0.0f, acc[kPerLane] = {};
-  for (int key = warp; key < n_keys; key += kAttentionWarps) {
-    const size_t offset = (static_cast<size_t>(table[key / a.block_size]) * a.block_size + key % a.block_size) * row +
-                          static_cast<size_t>(kv_head) * kHeadDim + lane * kPerLane;
-    float partial = 0.0f;
+  float m[kGroup], l[kGroup], acc[kGroup][kPerLane];
 #pragma unroll
-    for (int e = 0; e < kPerLane; ++e) partial += q[e] * __half2float(a.k_cache[offset + e]);
-    const float score = warp_sum(partial);
-    const float m_new = fmaxf(m, score);
-    const float correction = __expf(m - m_new), p = __expf(score - m_new);
-    l = l * correction + p;
+  for (int h = 0; h < kGroup; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.0f;
 #pragma unroll
-    for (int e = 0; e < kPerLane; ++e) acc[e] = acc[e] * correction + p * __half2float(a.v_cache[offset + e]);
-    m = m_new;
+    for (int e = 0; e < kPerLane; ++e) acc[h][e] = 0.0f;
+  }
+
+  for (int base = begin + warp * 32; base < end; base += 32 * kAttentionWarps) {
+    const int key = base + lane;
+    const bool valid = key < end;
+    float s[kGroup];
+#pragma unroll
+    for (int h = 0; h < kGroup; ++h) s[h] = 0.0f;
+    if (valid) {
+      const __half* k_row = a.k_cache + (static_cast<size_t>(table[key / a.block_size]) * a.block_size + key % a.block_size) * row + head_offset;
+#pragma unroll 2
+      for (int e = 0; e < kHeadDim; e += 8) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(k_row + e);
+        const __half2* pairs = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const float2 kv = __half22float2(pairs[j]);
+#pragma unroll
+          for (int h = 0; h < kGroup; ++h) s[h] += q_s[h][e + 2 * j] * kv.x + q_s[h][e + 2 * j + 1] * kv.y;
+        }
+      }
+    }
+    float p[kGroup];
+#pragma unroll
+    for (int h = 0; h < kGroup; ++h) {
+      const float score = valid ? s[h] : -INFINITY;
+      const float m_new = fmaxf(m[h], warp_max(score));  // finite: lane 0's key is valid
+      const float correction = __expf(m[h] - m_new);
+      p[h] = valid ? __expf(score - m_new) : 0.0f;
+      l[h] = l[h] * correction + warp_sum(p[h]);
+#pragma unroll
+      for (int e = 0; e < kPerLane; ++e) acc[h][e] *= correction;
+      m[h] = m_new;
+    }
+    const int n_valid = min(32, end - base);
+    for (int j = 0; j < n_valid; ++j) {
+      const int kj = base + j;
+      float v[kPerLane];
+      load_row<kHeadDim>(a.v_cache + (static_cast<size_t>(table[kj / a.block_size]) * a.block_size + kj % a.block_size) * row +
+                             head_offset + lane * kPerLane,
+                         v);
+#pragma unroll
+      for (int h = 0; h < kGroup; ++h) {
+        const float pj = __shfl_sync(0xffffffffu, p[h], j);
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e) acc[h][e] += pj * v[e];
+      }
+    }
   }
 
   // Merge the warps' partial softmaxes.
-  __shared__ float warp_m[kAttentionWarps], warp_l[kAttentionWarps];
-  __shared__ float warp_acc[kAttentionWarps][kHeadDim];
-  if (lane == 0) {
-    warp_m[warp] = m;
-    warp_l[warp] = l;
-  }
+  __shared__ float warp_m[kAttentionWarps][kGroup], warp_l[kAttentionWarps][kGroup];
+  __shared__ float warp_acc[kAttentionWarps][kGroup][kHeadDim];
 #pragma unroll
-  for (int e = 0; e < kPerLane; ++e) warp_acc[warp][lane * kPerLane + e] = acc[e];
-  __syncthreads();
-  float m_all = -INFINITY;
-  for (int w = 0; w < kAttentionWarps; ++w) m_all = fmaxf(m_all, warp_m[w]);
-  float l_all = 0.0f;
-  for (int w = 0; w < kAttentionWarps; ++w) {
-    if (warp_l[w] > 0.0f) l_all += warp_l[w] * __expf(warp_m[w] - m_all);
-  }
-  __nv_bfloat16* out = a.out + (static_cast<size_t>(t) * a.n_heads + head) * kHeadDim;
-  for (int d = threadIdx.x; d < kHeadDim; d += blockDim.x) {
-    float sum = 0.0f;
-    for (int w = 0; w < kAttentionWarps; ++w) {
-      if (warp_l[w] > 0.0f) sum += warp_acc[w][d] * __expf(warp_m[w] - m_all);
+  for (int h = 0; h < kGroup; ++h) {
+    if (lane == 0) {
+      warp_m[warp][h] = m[h];
+      warp_l[warp][h] = l[h];
     }
-    out[d] = __float2bfloat16(sum / l_all);
+#pragma unroll
+    for (int e = 0; e < kPerLane; ++e) warp_acc[warp][h][lane * kPerLane + e] = acc[h][e];
   }
-  if (a.lse != nullptr && threadIdx.x == 0) a.lse[static_cast<size_t>(t) * a.n_heads + head] = m_all + logf(l_all);
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * kHeadDim; i += blockDim.x) {
+    const int h = i / kHeadDim, d = i % kHeadDim;
+    float m_all = -INFINITY;
+    for (int w = 0; w < kAttentionWarps; ++w) m_all = fmaxf(m_all, warp_m[w][h]);
+    float l_all = 0.0f, sum = 0.0f;
+    for (int w = 0; w < kAttentionWarps; ++w) {
+      if (warp_l[w][h] > 0.0f) {
+        const float weight = __expf(warp_m[w][h] - m_all);
+        l_all += warp_l[w][h] * weight;
+        sum += warp_acc[w][h][d] * weight;
+      }
+    }
+    const size_t q_row = static_cast<size_t>(t) * a.n_heads + kv_head * group + h;
+    const float lse = l_all > 0.0f ? m_all + logf(l_all) : -INFINITY;
+    if (splits == 1) {
+      a.out[q_row * kHeadDim + d] = __float2bfloat16(sum / l_all);
+      if (a.lse != nullptr && d == 0) a.lse[q_row] = lse;
+    } else {
+      const size_t part = q_row * splits + split;
+      a.partial_out[part * kHeadDim + d] = l_all > 0.0f ? sum / l_all : 0.0f;
+      if (d == 0) a.partial_lse[part] = lse;
+    }
+  }
+}
+
+// Combines the splits of each (token, head): one block per (head, token), one thread per
+// dimension.
+__global__ void merge_splits(const float* __restrict__ partial_out, const float* __restrict__ partial_lse,
+                             __nv_bfloat16* __restrict__ out, float* __restrict__ lse, int n_heads, int splits,
+                             int head_dim) {
+  const size_t q_row = static_cast<size_t>(blockIdx.y) * n_heads + blockIdx.x;
+  const float* lses = partial_lse + q_row * splits;
+  float m = -INFINITY;
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, lses[s]);
+  float total = 0.0f, sum = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    if (lses[s] == -INFINITY) continue;
+    const float w = __expf(lses[s] - m);
+    total += w;
+    sum += w * partial_out[(q_row * splits + s) * head_dim + threadIdx.x];
+  }
+  out[q_row * head_dim + threadIdx.x] = __float2bfloat16(sum / total);
+  if (lse != nullptr && threadIdx.x == 0) lse[q_row] = m + logf(total);
 }
 
 }  // namespace strata::cuda::kernels

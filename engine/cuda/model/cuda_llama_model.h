@@ -1,11 +1,13 @@
-// The Llama-family decoder on the GPU: bf16 weights (dequantized from GGUF at load), fp32
-// residual stream, fp16 paged KV cache in device memory, one forward per ragged batch with the
-// same contract as the CPU model (engine/model/llama_model.h).
+// The Llama-family decoder on the GPU: bf16 weights (dequantized from GGUF at load, or random
+// for synthetic models), fp32 residual stream, fp16 paged KV cache in device memory, one forward
+// per ragged batch with the same contract as the CPU model (engine/model/llama_model.h).
+// Decode steps (one token per sequence) replay CUDA graphs captured per batch-size bucket.
 #pragma once
 
 #include <memory>
 #include <vector>
 
+#include "engine/cuda/model/weight_source.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/forward_batch.h"
 #include "engine/model/model_config.h"
@@ -15,9 +17,9 @@ namespace strata::cuda {
 
 class CudaLlamaModel final : public model::ModelRunner {
  public:
-  // Uploads the weights and allocates KV memory for n_blocks blocks of block_size tokens.
-  // Throws std::runtime_error when there is no usable GPU or too little memory.
-  CudaLlamaModel(const gguf::GgufFile& file, int32_t n_blocks, int32_t block_size);
+  // Loads the weights from `weights` and allocates KV memory for n_blocks blocks of block_size
+  // tokens. Throws std::runtime_error when there is no usable GPU or too little memory.
+  CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, int32_t n_blocks, int32_t block_size);
   ~CudaLlamaModel() override;
   CudaLlamaModel(const CudaLlamaModel&) = delete;
   CudaLlamaModel& operator=(const CudaLlamaModel&) = delete;
@@ -25,6 +27,8 @@ class CudaLlamaModel final : public model::ModelRunner {
   const model::ModelConfig& config() const override;
   int32_t n_blocks() const;
   int32_t block_size() const;
+  // Decode-step graphs captured so far (tests and logs).
+  size_t captured_graphs() const;
 
   // As LlamaModel::forward, with the KV cache this model owns; returns the wanted logits on
   // the host.
@@ -37,8 +41,8 @@ class CudaLlamaModel final : public model::ModelRunner {
 };
 
 // Runners of the model in `file` on the GPU; `file` must outlive them.
-inline model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file) {
-  return [&file](int32_t n_blocks, int32_t block_size) { return std::make_unique<CudaLlamaModel>(file, n_blocks, block_size); };
-}
+model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file);
+// Runners of a synthetic model: random weights of `config`'s shape, fixed by `seed`.
+model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& config, uint64_t seed);
 
 }  // namespace strata::cuda
