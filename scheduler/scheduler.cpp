@@ -216,53 +216,58 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
                      s.num_computed, kv_.block_table(s.id, 0),
                      completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
   }
-  const auto logits = runner_->forward(batch);
-  const auto vocab = static_cast<size_t>(model_.model->config().vocab_size);
-  size_t row = 0;
+  runner_->step(batch);
+  std::vector<Sequence*> pickers;
+  std::vector<sampling::SamplingRow> rows;
+  int32_t row = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     Sequence& s = *plan[i].sequence;
     kv_.commit(s.id, batch[i].tokens);
     prompt_tokens_ += std::max(0, std::min(s.num_prompt, s.num_computed + plan[i].n_tokens) - s.num_computed);
     s.num_computed += plan[i].n_tokens;
-    if (batch[i].logits == model::LogitsWanted::kLast) {
-      sample_next(s, std::span<const float>(logits).subspan(row * vocab, vocab));
-      ++row;
-    }
+    if (batch[i].logits == model::LogitsWanted::kLast) add_picks(s, row++, pickers, rows);
   }
+  if (rows.empty()) return;
+  const auto picked = runner_->sample(rows);
+  for (size_t i = 0; i < pickers.size(); ++i) take_token(*pickers[i], picked[i]);
 }
 
-void Scheduler::sample_next(Sequence& s, std::span<const float> logits) {
-  std::vector<Sequence*> samplers = {&s};
+void Scheduler::add_picks(Sequence& s, int32_t row, std::vector<Sequence*>& pickers, std::vector<sampling::SamplingRow>& rows) {
+  std::vector<Sequence*> targets = {&s};
   for (auto& sibling : s.request->sequences) {
     if (!sibling->awaiting_fork) continue;
-    // The sibling shares the prompt's blocks and samples from the same logits.
+    // The sibling shares the prompt's blocks and picks from the same logits.
     std::vector<kvcache::CopyOp> copies;
     sibling->awaiting_fork = false;
     if (kv_.fork(s.id, sibling->id, copies)) {
       for (const auto& copy : copies) runner_->copy_kv_block(copy.src, copy.dst);
       sibling->status = SequenceStatus::kRunning;
       sibling->num_computed = s.num_computed;
-      samplers.push_back(sibling.get());
+      targets.push_back(sibling.get());
     }  // else it waits and is admitted on its own, through the prefix cache
   }
-  for (Sequence* target : samplers) sample_one(*target, logits);
+  for (Sequence* target : targets) {
+    const auto& p = target->request->params;
+    std::vector<int32_t> banned;
+    if (target->num_generated() < p.min_tokens) {
+      banned = end_of_generation_;
+      for (int32_t id : p.stop_token_ids) {
+        if (id >= 0 && id < model_.model->config().vocab_size) banned.push_back(id);
+      }
+    }
+    rows.push_back(target->sampler.next_row(row, banned, p.logprobs));
+    pickers.push_back(target);
+  }
 }
 
-void Scheduler::sample_one(Sequence& s, std::span<const float> raw) {
+void Scheduler::take_token(Sequence& s, const sampling::SampledToken& picked) {
   RequestState& r = *s.request;
   const auto& p = r.params;
-  std::vector<float> logits(raw.begin(), raw.end());
-  if (s.num_generated() < p.min_tokens) {
-    for (int32_t id : end_of_generation_) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-    for (int32_t id : p.stop_token_ids) {
-      if (id >= 0 && static_cast<size_t>(id) < logits.size()) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-    }
-  }
-  const int32_t token = s.sampler.sample(logits);
+  const int32_t token = picked.token;
+  s.sampler.accept(token);
   s.tokens.push_back(token);
   ++generated_tokens_;
   ++r.usage.completion_tokens;
-
   SequenceEvent event;
   event.request_id = r.id;
   event.index = s.index;
@@ -274,9 +279,8 @@ void Scheduler::sample_one(Sequence& s, std::span<const float> raw) {
   }
   event.tokens.push_back(token);
   if (p.logprobs >= 0) {
-    auto [chosen, top] = sampling::logprobs(raw, token, p.logprobs);
-    StepLogprobs step{{chosen.token, chosen.logprob}, {}};
-    for (const auto& e : top) step.top.push_back({e.token, e.logprob});
+    StepLogprobs step{{picked.chosen.token, picked.chosen.logprob}, {}};
+    for (const auto& e : picked.top) step.top.push_back({e.token, e.logprob});
     event.logprobs.push_back(std::move(step));
   }
   auto matched = s.stop_strings.push(s.detokenizer.push(token));

@@ -81,9 +81,11 @@ class Scheduler {
   void preempt(Sequence& s, std::vector<Planned>& plan);
   Sequence* pick_victim() const;
   void run(const std::vector<Planned>& plan, const std::vector<kvcache::CopyOp>& copies);
-  // After s computed its last known token: forks waiting siblings, then samples for each.
-  void sample_next(Sequence& s, std::span<const float> logits);
-  void sample_one(Sequence& s, std::span<const float> raw_logits);
+  // After s computed its last known token: forks waiting siblings, then describes the pick of
+  // each (from logits row `row`) into `rows`, its sequence into `pickers`.
+  void add_picks(Sequence& s, int32_t row, std::vector<Sequence*>& pickers, std::vector<sampling::SamplingRow>& rows);
+  // Appends the picked token to s and emits it, or ends s.
+  void take_token(Sequence& s, const sampling::SampledToken& picked);
   // Ends s: flushes held text into `event`, frees its blocks, delivers the event.
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);

@@ -10,6 +10,7 @@
 #include "engine/cuda/kernels/paged_attention.cuh"
 #include "engine/cuda/kernels/rms_norm.cuh"
 #include "engine/cuda/kernels/rope_kv_write.cuh"
+#include "engine/cuda/kernels/sampling.cuh"
 #include "engine/cuda/ops.h"
 
 namespace strata::cuda {
@@ -129,6 +130,13 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
         partial_out, partial_lse, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
     launched("merge_splits");
   }
+}
+
+void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int n_rows,
+                 const sampling::TokenAdjustment* adjustments, float* work, SampledOut* out, cudaStream_t stream) {
+  if (n_rows <= 0) return;
+  kernels::sample_rows<<<n_rows, kernels::kSampleThreads, 0, stream>>>(logits, vocab, rows, adjustments, work, out);
+  launched("sample_rows");
 }
 
 void fill_uniform_bf16(uint16_t* out_bf16, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {

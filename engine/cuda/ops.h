@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "engine/cuda/sample_args.h"
+
 namespace strata::cuda {
 
 // out[t] = bf16(rmsnorm(x[t]) * weight).
@@ -49,6 +51,11 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
                      uint16_t* out_bf16, float* lse, float* workspace, const PagedAttentionShape& shape,
                      cudaStream_t stream);
+
+// One token per row (engine/sampling/sample_row.h's definition) from rows of `logits`
+// ([any x vocab]); work: n_rows x vocab floats of scratch.
+void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int n_rows,
+                 const sampling::TokenAdjustment* adjustments, float* work, SampledOut* out, cudaStream_t stream);
 
 // out[i] = bf16(uniform(-scale, scale)), a fixed function of (seed, i).
 void fill_uniform_bf16(uint16_t* out_bf16, int64_t n, uint64_t seed, float scale, cudaStream_t stream);

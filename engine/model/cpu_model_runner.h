@@ -13,12 +13,17 @@ class CpuModelRunner final : public ModelRunner {
       : model_(model), kv_(model.config(), n_blocks, block_size) {}
 
   const ModelConfig& config() const override { return model_.config(); }
-  std::vector<float> forward(const ForwardBatch& batch) override { return model_.forward(batch, kv_); }
+  void step(const ForwardBatch& batch) override { logits_ = model_.forward(batch, kv_); }
+  std::vector<float> logits() override { return logits_; }
+  std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) override {
+    return sampling::sample_rows(logits_, static_cast<size_t>(model_.config().vocab_size), rows);
+  }
   void copy_kv_block(int32_t src, int32_t dst) override { kv_.copy_block(src, dst); }
 
  private:
   LlamaModel& model_;
   PagedKvStore kv_;
+  std::vector<float> logits_;  // the latest step's
 };
 
 // Runners of `model` on the CPU; `model` must outlive them.

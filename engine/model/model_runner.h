@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/model/forward_batch.h"
 #include "engine/model/model_config.h"
+#include "engine/sampling/sample_row.h"
 
 namespace strata::model {
 
@@ -16,10 +18,22 @@ class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
   virtual const ModelConfig& config() const = 0;
-  // One step over a ragged batch; the wanted logits on the host, sequence by sequence.
-  virtual std::vector<float> forward(const ForwardBatch& batch) = 0;
+  // One step over a ragged batch. Its wanted logits stay with the runner (on its device) until
+  // the next step, for logits() and sample().
+  virtual void step(const ForwardBatch& batch) = 0;
+  // The latest step's wanted logits on the host, sequence by sequence ([rows x vocab]).
+  virtual std::vector<float> logits() = 0;
+  // One pick per row from the latest step's logits, where they are (a GPU runner samples on the
+  // GPU and moves only the picks).
+  virtual std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) = 0;
   // Copies KV block src to dst in every layer (copy-on-write of a shared block).
   virtual void copy_kv_block(int32_t src, int32_t dst) = 0;
+
+  // step() then logits().
+  std::vector<float> forward(const ForwardBatch& batch) {
+    step(batch);
+    return logits();
+  }
 };
 
 // Makes a runner with KV memory for n_blocks blocks of block_size tokens.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <stdexcept>
 
 namespace strata::sampling {
@@ -29,84 +30,51 @@ std::string SamplingParams::validate() const {
 }
 
 Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt)
-    : params_(params), rng_(params.seed ? *params.seed : std::random_device{}()) {
-  for (int32_t t : prompt) seen_[t] = true;
+    : params_(params), seed_(params.seed ? *params.seed : (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()) {
+  seen_.insert(prompt.begin(), prompt.end());
 }
 
-void Sampler::apply_bias_and_penalties(std::span<float> logits) const {
-  auto check = [&](int32_t token) {
-    if (token < 0 || static_cast<size_t>(token) >= logits.size()) {
-      throw std::out_of_range("sampler: token id " + std::to_string(token) + " is outside the vocabulary");
-    }
+SamplingRow Sampler::next_row(int32_t logits_row, std::span<const int32_t> banned, int32_t top_logprobs) const {
+  SamplingRow row;
+  row.logits_row = logits_row;
+  row.temperature = params_.temperature;
+  row.top_k = params_.top_k;
+  row.top_p = params_.top_p;
+  row.min_p = params_.min_p;
+  row.penalties = {params_.repetition_penalty, params_.presence_penalty, params_.frequency_penalty};
+  row.seed = seed_;
+  row.draw = draws_;
+  row.top_logprobs = top_logprobs;
+  // Only the tokens whose logit changes: one entry each.
+  std::map<int32_t, TokenAdjustment> edits;
+  auto edit = [&](int32_t token) -> TokenAdjustment& {
+    auto& a = edits[token];
+    a.token = token;
+    return a;
   };
-  for (const auto& [token, unused] : seen_) check(token);
-  for (const auto& [token, bias] : params_.logit_bias) {
-    check(token);
-    logits[static_cast<size_t>(token)] += bias;
-  }
+  for (const auto& [token, bias] : params_.logit_bias) edit(token).bias = bias;
   if (params_.repetition_penalty != 1.0f) {
-    for (const auto& [token, unused] : seen_) {
-      float& l = logits[static_cast<size_t>(token)];
-      l = l > 0.0f ? l / params_.repetition_penalty : l * params_.repetition_penalty;
-    }
+    for (int32_t token : seen_) edit(token).seen = true;
   }
   if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
-    for (const auto& [token, count] : generated_counts_) {
-      logits[static_cast<size_t>(token)] -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
-    }
+    for (const auto& [token, count] : generated_counts_) edit(token).generated = count;
   }
+  for (int32_t token : banned) edit(token).banned = true;
+  row.adjustments.reserve(edits.size());
+  for (const auto& [token, a] : edits) row.adjustments.push_back(a);
+  return row;
 }
 
 void Sampler::accept(int32_t token) {
   ++generated_counts_[token];
-  seen_[token] = true;
+  seen_.insert(token);
+  ++draws_;
 }
 
 int32_t Sampler::sample(std::span<float> logits) {
-  apply_bias_and_penalties(logits);
-  if (params_.temperature == 0.0f) {
-    auto best = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    accept(best);
-    return best;
-  }
-  // Candidates sorted by logit, best first; filters only ever cut the tail.
-  candidates_.clear();
-  // In double: a tiny temperature would overflow float to inf.
-  for (size_t i = 0; i < logits.size(); ++i) {
-    candidates_.emplace_back(static_cast<double>(logits[i]) / params_.temperature, static_cast<int32_t>(i));
-  }
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
-  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
-                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-  candidates_.resize(keep);
-
-  const double max_logit = candidates_.front().first;
-  std::vector<double> probs(keep);
-  double total = 0.0;
-  for (size_t i = 0; i < keep; ++i) total += probs[i] = std::exp(candidates_[i].first - max_logit);
-  for (auto& p : probs) p /= total;
-
-  if (params_.top_p < 1.0f) {
-    double cumulative = 0.0;
-    size_t cut = keep;
-    for (size_t i = 0; i < keep; ++i) {
-      cumulative += probs[i];
-      if (cumulative >= params_.top_p) {
-        cut = i + 1;
-        break;
-      }
-    }
-    keep = cut;
-  }
-  if (params_.min_p > 0.0f) {
-    const double threshold = params_.min_p * probs.front();
-    size_t cut = 1;
-    while (cut < keep && probs[cut] >= threshold) ++cut;
-    keep = cut;
-  }
-  std::discrete_distribution<size_t> pick(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(keep));
-  int32_t token = candidates_[pick(rng_)].second;
+  const SamplingRow row = next_row(0, {}, -1);
+  const int32_t token = sample_row(logits, row, work_).token;
+  std::copy(work_.begin(), work_.end(), logits.begin());
   accept(token);
   return token;
 }

@@ -1,13 +1,16 @@
-// Token sampling from logits: logit bias, penalties, temperature, top-k, top-p, min-p, seeded.
+// Sampling parameters (OpenAI semantics) and the per-sequence sampler state.
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <random>
+#include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "engine/sampling/sample_row.h"
 
 namespace strata::sampling {
 
@@ -31,25 +34,32 @@ struct SamplingParams {
   std::string validate() const;
 };
 
+// One sequence's sampling state: its parameters, the tokens the penalties cover, and how many
+// numbers of its random stream it has used. It describes each pick as a SamplingRow, which the
+// runner makes on its device (sample_row.h), and records the token picked.
 class Sampler {
  public:
   // prompt: the tokens the repetition penalty also covers.
   Sampler(const SamplingParams& params, std::span<const int32_t> prompt);
 
-  // Picks the next token from `logits` (modified in place by the bias and the penalties) and
-  // records it as generated. Throws std::out_of_range when a prompt or logit_bias id lies
-  // outside `logits`.
+  // The next pick from row `logits_row` of a step's logits, with `banned` tokens hidden and
+  // top_logprobs as SamplingRow::top_logprobs.
+  SamplingRow next_row(int32_t logits_row, std::span<const int32_t> banned, int32_t top_logprobs) const;
+  // Records the token picked by next_row()'s row: penalties, and the stream moves on.
+  void accept(int32_t token);
+
+  // next_row() picked on the host from `logits`, which is left holding the adjusted logits, then
+  // accept(). Throws std::out_of_range when an id it adjusts (logit_bias, a penalized prompt
+  // token) lies outside `logits`.
   int32_t sample(std::span<float> logits);
 
  private:
-  void apply_bias_and_penalties(std::span<float> logits) const;
-  void accept(int32_t token);
-
   SamplingParams params_;
-  std::mt19937_64 rng_;
-  std::unordered_map<int32_t, int32_t> generated_counts_;
-  std::unordered_map<int32_t, bool> seen_;  // prompt or generated, for the repetition penalty
-  std::vector<std::pair<double, int32_t>> candidates_;  // (logit / temperature, token)
+  uint64_t seed_;
+  uint64_t draws_ = 0;
+  std::map<int32_t, int32_t> generated_counts_;
+  std::set<int32_t> seen_;  // prompt or generated, for the repetition penalty
+  std::vector<float> work_;
 };
 
 }  // namespace strata::sampling

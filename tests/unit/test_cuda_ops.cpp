@@ -12,6 +12,8 @@
 #include "engine/cuda/device.h"
 #include "engine/cuda/device_array.h"
 #include "engine/cuda/gemm.h"
+#include "engine/cuda/gpu_sampler.h"
+#include "engine/sampling/sample_row.h"
 #include "engine/cuda/ops.h"
 
 namespace strata::cuda {
@@ -231,6 +233,79 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
       }
     }
   }
+}
+
+// The GPU sampler against the host reference (same definition): same picks and logprobs for
+// every kind of row, over logits with ties, at two vocabulary sizes.
+TEST_F(CudaOps, SamplingMatchesTheHostReference) {
+  SCOPED_TRACE(seed_);
+  for (int vocab : {1000, 49152}) {
+    const int n_logits = 6;
+    auto logits = random(static_cast<size_t>(n_logits) * vocab, 3.0f);
+    for (int r = 0; r < n_logits; ++r) logits[r * vocab + 7] = logits[r * vocab + 3];  // ties
+    logits[2 * vocab + 11] = logits[2 * vocab + 12] = 50.0f;                            // a tied best
+    std::vector<sampling::SamplingRow> rows;
+    auto add = [&](auto&& setup) {
+      for (uint64_t seed = 0; seed < 12; ++seed) {
+        sampling::SamplingRow row;
+        row.logits_row = static_cast<int32_t>((rows.size() * 5 + seed) % n_logits);
+        row.seed = seed * 0x9e3779b97f4a7c15ull + 1;
+        row.draw = seed * 3;
+        setup(row);
+        rows.push_back(row);
+      }
+    };
+    add([](auto& r) { r.temperature = 0.0f; });
+    add([](auto& r) { r.temperature = 1.0f; });
+    add([](auto& r) { r.temperature = 0.7f, r.top_k = 1; });
+    add([](auto& r) { r.temperature = 1.0f, r.top_k = 5; });
+    add([](auto& r) { r.temperature = 1.0f, r.top_k = 50, r.top_p = 0.9f; });
+    add([](auto& r) { r.temperature = 2.0f, r.top_p = 0.5f; });
+    add([](auto& r) { r.temperature = 1.5f, r.min_p = 0.2f; });
+    add([](auto& r) { r.temperature = 1.3f, r.top_k = 40, r.top_p = 0.95f, r.min_p = 0.05f, r.top_logprobs = 5; });
+    add([](auto& r) { r.temperature = 1e-5f; });
+    add([&](auto& r) {
+      r.temperature = 0.9f;
+      r.top_logprobs = 20;
+      r.penalties = {1.3f, 0.5f, 0.25f};
+      for (int32_t t = 0; t < 40; ++t) {
+        sampling::TokenAdjustment a;
+        a.token = t * 13 % vocab;
+        a.bias = t % 3 == 0 ? 2.0f : 0.0f;
+        a.seen = t % 2 == 0;
+        a.generated = t % 5;
+        a.banned = t % 11 == 0;
+        if (r.adjustments.empty() || r.adjustments.back().token < a.token) r.adjustments.push_back(a);
+      }
+    });
+    add([&](auto& r) {
+      r.temperature = 0.0f;
+      r.top_logprobs = 0;
+      r.adjustments.push_back({11, 0.0f, false, 0, true});  // bans the tied best of row 2
+    });
+    DeviceArray<float> d_logits(logits);
+    GpuSampler sampler;
+    const auto got = sampler.sample(d_logits.get(), n_logits, vocab, rows, nullptr);
+    const auto want = sampling::sample_rows(logits, static_cast<size_t>(vocab), rows);
+    ASSERT_EQ(got.size(), want.size());
+    int same = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      same += got[i].token == want[i].token;
+      EXPECT_EQ(got[i].token, want[i].token) << "row " << i << " vocab " << vocab;
+      EXPECT_NEAR(got[i].chosen.logprob, want[i].chosen.logprob, 1e-3f);
+      ASSERT_EQ(got[i].top.size(), want[i].top.size());
+      for (size_t j = 0; j < got[i].top.size(); ++j) {
+        EXPECT_EQ(got[i].top[j].token, want[i].top[j].token);
+        EXPECT_NEAR(got[i].top[j].logprob, want[i].top[j].logprob, 1e-3f);
+      }
+    }
+    std::printf("[cuda] sampling, vocab %d: %d/%zu picks equal to the host reference\n", vocab, same, got.size());
+  }
+  GpuSampler sampler;
+  DeviceArray<float> d_logits(std::vector<float>(10, 0.0f));
+  sampling::SamplingRow bad;
+  bad.adjustments.push_back({10, 1.0f, false, 0, false});
+  EXPECT_THROW(sampler.sample(d_logits.get(), 1, 10, std::span(&bad, 1), nullptr), std::out_of_range);
 }
 
 TEST_F(CudaOps, Fills) {

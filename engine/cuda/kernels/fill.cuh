@@ -5,17 +5,12 @@
 
 #include <cstdint>
 
+#include "engine/common/mix64.h"
+
 namespace strata::cuda::kernels {
 
-// SplitMix64's finalizer: a counter-based generator, so every element is its own draw and the
-// result does not depend on the launch shape.
-__device__ inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// out[i] = bf16(uniform(-scale, scale)) drawn from (seed, i).
+// out[i] = bf16(uniform(-scale, scale)) drawn from (seed, i): each element its own counter, so
+// the values do not depend on the launch shape.
 __global__ void fill_uniform_bf16(__nv_bfloat16* __restrict__ out, size_t n, uint64_t seed, float scale) {
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x) {

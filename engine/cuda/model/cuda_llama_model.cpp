@@ -7,6 +7,7 @@
 
 #include "engine/cuda/device_array.h"
 #include "engine/cuda/gemm.h"
+#include "engine/cuda/gpu_sampler.h"
 #include "engine/cuda/graph_cache.h"
 #include "engine/cuda/ops.h"
 #include "engine/cuda/pinned_buffer.h"
@@ -78,6 +79,9 @@ struct CudaLlamaModel::State {
   DeviceArray<float> x, qkv, gate_up, out_x, logits, attn_workspace;
   DeviceArray<uint16_t> h, attn, act;
   PinnedBuffer<int32_t> staging;
+  cudaEvent_t staging_free = nullptr;  // the latest step's inputs have left `staging`
+  int32_t last_outputs = 0;            // logits rows the latest step left in `logits`
+  GpuSampler sampler;
 
   template <typename T>
   T* ensure(DeviceArray<T>& array, size_t n) {
@@ -101,6 +105,7 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
   const auto& c = s.config;
   const int64_t d = c.n_embd, q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
   check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaEventCreateWithFlags(&s.staging_free, cudaEventDisableTiming), "cudaEventCreate");
 
   s.token_embd = DeviceArray<uint16_t>(static_cast<size_t>(c.vocab_size * d));
   weights.matrix("token_embd.weight", c.vocab_size, d, s.token_embd.get());
@@ -137,7 +142,9 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
 
 CudaLlamaModel::~CudaLlamaModel() {
   if (state_ && state_->stream != nullptr) {
+    cudaStreamSynchronize(state_->stream);
     state_->graphs.clear();
+    if (state_->staging_free != nullptr) cudaEventDestroy(state_->staging_free);
     cudaStreamDestroy(state_->stream);
   }
 }
@@ -160,7 +167,7 @@ void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
   }
 }
 
-std::vector<float> CudaLlamaModel::forward(const model::ForwardBatch& batch) {
+void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
   const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size);
@@ -184,6 +191,7 @@ std::vector<float> CudaLlamaModel::forward(const model::ForwardBatch& batch) {
   step.all_outputs = decode;
   step.max_keys = bucket > 0 ? step.table_width * s.block_size : flat.longest;
 
+  check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
   int32_t* in = s.staging.reserve(step.total());
   std::fill(in, in + step.total(), 0);
   for (int t = 0; t < step.tokens; ++t) {
@@ -232,6 +240,7 @@ std::vector<float> CudaLlamaModel::forward(const model::ForwardBatch& batch) {
   float* logits = s.ensure(s.logits, std::max<size_t>(1, static_cast<size_t>(step.outputs) * c.vocab_size));
   float* workspace = s.ensure(s.attn_workspace, std::max<size_t>(1, paged_attention_workspace(attention)));
   check(cudaMemcpyAsync(inputs, in, step.total() * sizeof(int32_t), cudaMemcpyHostToDevice, s.stream), "upload step inputs");
+  check(cudaEventRecord(s.staging_free, s.stream), "cudaEventRecord");
 
   const int32_t* tokens = inputs;
   const int32_t* positions = inputs + step.positions();
@@ -273,12 +282,23 @@ std::vector<float> CudaLlamaModel::forward(const model::ForwardBatch& batch) {
     record();
   }
 
-  std::vector<float> host(static_cast<size_t>(n_out) * c.vocab_size);
+  s.last_outputs = n_out;
+}
+
+std::vector<float> CudaLlamaModel::logits() {
+  State& s = *state_;
+  std::vector<float> host(static_cast<size_t>(s.last_outputs) * s.config.vocab_size);
   if (!host.empty()) {
-    check(cudaMemcpyAsync(host.data(), logits, host.size() * sizeof(float), cudaMemcpyDeviceToHost, s.stream), "download logits");
+    check(cudaMemcpyAsync(host.data(), s.logits.get(), host.size() * sizeof(float), cudaMemcpyDeviceToHost, s.stream),
+          "download logits");
   }
   check(cudaStreamSynchronize(s.stream), "forward");
   return host;
+}
+
+std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampling::SamplingRow> rows) {
+  State& s = *state_;
+  return s.sampler.sample(s.logits.get(), s.last_outputs, s.config.vocab_size, rows, s.stream);
 }
 
 model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file) {

@@ -30,9 +30,12 @@ class CudaLlamaModel final : public model::ModelRunner {
   // Decode-step graphs captured so far (tests and logs).
   size_t captured_graphs() const;
 
-  // As LlamaModel::forward, with the KV cache this model owns; returns the wanted logits on
-  // the host.
-  std::vector<float> forward(const model::ForwardBatch& batch) override;
+  // As LlamaModel::forward, with the KV cache this model owns. Returns once the step is queued
+  // on the GPU: the host plans what follows while it runs.
+  void step(const model::ForwardBatch& batch) override;
+  std::vector<float> logits() override;
+  // Picks on the GPU; only the picks (and their logprobs) come back.
+  std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) override;
   void copy_kv_block(int32_t src, int32_t dst) override;
 
  private:

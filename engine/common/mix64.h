@@ -1,0 +1,21 @@
+// SplitMix64's finalizer: a counter-based generator (every draw a function of its counter),
+// on the host and in CUDA kernels alike.
+#pragma once
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define STRATA_HOST_DEVICE __host__ __device__
+#else
+#define STRATA_HOST_DEVICE
+#endif
+
+namespace strata {
+
+STRATA_HOST_DEVICE inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace strata
