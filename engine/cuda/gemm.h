@@ -1,5 +1,6 @@
-// Linear layers on the GPU through cuBLAS: y[n x out] = x[n x in] * W^T, W [out x in] row-major
-// bf16 (the GGUF layout), x bf16, y float32, float32 accumulation.
+// Linear layers on the GPU: y[n x out] = x[n x in] * W^T, W [out x in] row-major bf16 (the GGUF
+// layout), x bf16, y float32, float32 accumulation. Up to 8 tokens (decode at small batch) run
+// our GEMV (kernels/small_batch_linear.cuh); more run through cuBLAS.
 #pragma once
 
 #include <cublas_v2.h>

@@ -327,30 +327,40 @@ TEST_F(CudaOps, Fills) {
   for (float v : f.download()) ASSERT_EQ(v, 1.0f);
 }
 
+// Every token count from the GEMV's 1..8 to cuBLAS's larger batches, plain and accumulating,
+// against a double-precision reference; a token's row is the same bits in any batch up to 8.
 TEST_F(CudaOps, GemmMatchesDoubleReference) {
   SCOPED_TRACE(seed_);
-  const int n = 5, in = 576, out = 192;
-  auto x = to_bf16(random(n * in)), w = to_bf16(random(out * in, 0.05f));
-  DeviceArray<uint16_t> d_x(x), d_w(w);
-  DeviceArray<float> d_y(n * out);
-  d_y.poison();
+  const int in = 576, out = 200;
   Gemm gemm;
-  gemm.linear(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
-  sync();
-  auto first = d_y.download();
-  gemm.linear_add(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);  // y += x W^T: twice the product
-  sync();
-  std::vector<float> expected(n * out);
-  for (int t = 0; t < n; ++t) {
-    for (int o = 0; o < out; ++o) {
-      double sum = 0.0;
-      for (int i = 0; i < in; ++i) sum += static_cast<double>(bf16_to_f32(x[t * in + i])) * bf16_to_f32(w[o * in + i]);
-      expected[t * out + o] = static_cast<float>(sum);
+  std::vector<float> alone;
+  for (int n : {1, 2, 3, 5, 8, 9, 33}) {
+    SCOPED_TRACE("tokens " + std::to_string(n));
+    auto x = to_bf16(random(static_cast<size_t>(n) * in)), w = to_bf16(random(static_cast<size_t>(out) * in, 0.05f));
+    if (n > 1) std::copy(x.begin(), x.begin() + in, x.begin() + in);  // rows 0 and 1 alike
+    DeviceArray<uint16_t> d_x(x), d_w(w);
+    DeviceArray<float> d_y(static_cast<size_t>(n) * out);
+    d_y.poison();
+    gemm.linear(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
+    sync();
+    const auto first = d_y.download();
+    gemm.linear_add(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);  // y += x W^T: twice the product
+    sync();
+    std::vector<float> expected(static_cast<size_t>(n) * out);
+    for (int t = 0; t < n; ++t) {
+      for (int o = 0; o < out; ++o) {
+        double sum = 0.0;
+        for (int i = 0; i < in; ++i) sum += static_cast<double>(bf16_to_f32(x[t * in + i])) * bf16_to_f32(w[o * in + i]);
+        expected[t * out + o] = static_cast<float>(sum);
+      }
     }
+    EXPECT_LT(relative_error(first, expected), 1e-5);
+    if (n > 1 && n <= 8) {
+      EXPECT_TRUE(std::equal(first.begin(), first.begin() + out, first.begin() + out));
+    }
+    for (auto& e : expected) e *= 2.0f;
+    EXPECT_LT(relative_error(d_y.download(), expected), 1e-5);
   }
-  EXPECT_LT(relative_error(first, expected), 1e-5);
-  for (auto& e : expected) e *= 2.0f;
-  EXPECT_LT(relative_error(d_y.download(), expected), 1e-5);
 }
 
 }  // namespace
