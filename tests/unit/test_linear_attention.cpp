@@ -10,10 +10,13 @@
 // stays well below what a wrong term costs (a decay off by 1e-3 per chunk shows as ~1e-3).
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <numeric>
@@ -29,6 +32,7 @@
 #include "engine/attention/linear/linear_batch.h"
 #include "engine/attention/linear/quadratic_reference.h"
 #include "engine/attention/linear/recurrent_state_store.h"
+#include "tests/unit/test_paths.h"
 
 namespace strata::attention::linear {
 namespace {
@@ -570,6 +574,127 @@ TEST(LinearBatchPlan, LaysOutRowsAndRefusesBadBatches) {
   const std::vector<std::vector<LinearSequence>> bad = {
       {{0, 0, 0}}, {{0, -1, 1}}, {{3, 0, 1}}, {{-1, 0, 1}}, {{1, 0, 2}, {1, 4, 1}}};
   for (const std::vector<LinearSequence>& b : bad) EXPECT_THROW(plan_linear_batch(b, 3), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against transformers' own layers: tests/golden/linear_attention/, made by
+// tests/golden/gen_linear_attention_fixtures.py from Qwen3NextGatedDeltaNet and
+// MiniMaxLightningAttention with random weights, several calls per sequence through their caches.
+
+nlohmann::json load_fixture(const std::string& name) {
+  std::ifstream in(test::source_path("tests/golden/linear_attention/" + name + ".json"));
+  if (!in) throw std::runtime_error("missing fixture " + name);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<float> floats(const nlohmann::json& j) { return j.get<std::vector<float>>(); }
+
+// Runs every fixture sequence's calls through a cell in ragged steps (step j batches call j of
+// each sequence that has one; sequences in slots in reverse order) and compares each call's
+// outputs. `gather(step, name)` concatenates a per-call input array over the batch;
+// `run_step(plan, gather, out, slots)` runs the cell. Returns the store and slot of each sequence.
+template <typename RunStep>
+RecurrentStateStore run_fixture(const nlohmann::json& sequences, int64_t slot_floats, int64_t out_width,
+                                const RunStep& run_step, double& worst) {
+  const int32_t n_seqs = static_cast<int32_t>(sequences.size());
+  RecurrentStateStore store(1, n_seqs, slot_floats);
+  size_t n_calls = 0;
+  for (const nlohmann::json& seq : sequences) n_calls = std::max(n_calls, seq["steps"].size());
+  std::vector<int32_t> position(static_cast<size_t>(n_seqs), 0);
+  for (size_t j = 0; j < n_calls; ++j) {
+    std::vector<LinearSequence> batch;
+    std::vector<const nlohmann::json*> calls;
+    for (int32_t i = 0; i < n_seqs; ++i) {
+      if (j >= sequences[i]["steps"].size()) continue;
+      calls.push_back(&sequences[i]["steps"][j]);
+      const int32_t n = calls.back()->at("n_tokens").get<int32_t>();
+      batch.push_back({n_seqs - 1 - i, position[i], n});
+      position[i] += n;
+    }
+    auto gather = [&](const char* name) {
+      std::vector<float> all;
+      for (const nlohmann::json* call : calls) {
+        const std::vector<float> part = floats(call->at(name));
+        all.insert(all.end(), part.begin(), part.end());
+      }
+      return all;
+    };
+    const LinearBatchPlan plan = plan_linear_batch(batch, store.n_slots());
+    std::vector<float> out(static_cast<size_t>(plan.n_rows * out_width));
+    run_step(plan, gather, out, store.layer(0));
+    for (size_t k = 0; k < calls.size(); ++k) {
+      SCOPED_TRACE("call " + std::to_string(j) + " of batch entry " + std::to_string(k));
+      const auto first = out.begin() + plan.sequences[k].first_row * out_width;
+      const std::vector<float> got(first, first + plan.sequences[k].n_tokens * out_width);
+      const double e = relative_error(got, floats(calls[k]->at("out")));
+      EXPECT_LT(e, kFormTolerance);
+      worst = std::max(worst, e);
+    }
+  }
+  return store;
+}
+
+TEST(GatedDeltaNetCell, MatchesTransformersQwen3NextLayer) {
+  const nlohmann::json fx = load_fixture("qwen3_next_gated_delta_net");
+  const nlohmann::json& sh = fx["shape"];
+  const GatedDeltaNetShape shape{.n_k_heads = sh["n_k_heads"], .n_v_heads = sh["n_v_heads"], .d_k = sh["d_k"],
+                                 .d_v = sh["d_v"], .conv_kernel = sh["conv_kernel"]};
+  const std::vector<float> conv_weight = floats(fx["weights"]["conv_weight"]);
+  const std::vector<float> a_log = floats(fx["weights"]["a_log"]);
+  const std::vector<float> dt_bias = floats(fx["weights"]["dt_bias"]);
+  const GatedDeltaNetCell cell(shape, {conv_weight.data(), a_log.data(), dt_bias.data()});
+  double worst = 0.0;
+  const nlohmann::json& sequences = fx["sequences"];
+  RecurrentStateStore store = run_fixture(sequences, shape.slot_floats(), shape.value_dim(),
+      [&](const LinearBatchPlan& plan, const auto& gather, std::vector<float>& out, const StateSlots& slots) {
+        const std::vector<float> qkv = gather("mixed_qkv"), a = gather("a"), b = gather("b");
+        cell.run(plan, {qkv.data(), a.data(), b.data(), out.data()}, slots);
+      }, worst);
+  const int32_t n_seqs = static_cast<int32_t>(sequences.size());
+  const int64_t channels = shape.conv_channels();
+  for (int32_t i = 0; i < n_seqs; ++i) {
+    SCOPED_TRACE("final state of sequence " + std::to_string(i));
+    const float* slot = store.layer(0).slot(n_seqs - 1 - i);
+    const std::vector<float> recurrent(slot, slot + shape.recurrent_floats());
+    const double e = relative_error(recurrent, floats(sequences[i]["final_recurrent_state"]));
+    EXPECT_LT(e, kFormTolerance);
+    worst = std::max(worst, e);
+    // transformers keeps [channels][kernel] inputs, newest last; the slot the last kernel - 1 of
+    // them, [kernel - 1][channels]. Both are copies of inputs: equal exactly.
+    const std::vector<float> theirs = floats(sequences[i]["final_conv_inputs"]);
+    for (int32_t r = 0; r < shape.conv_kernel - 1; ++r) {
+      for (int64_t c = 0; c < channels; ++c) {
+        ASSERT_EQ(slot[shape.recurrent_floats() + r * channels + c], theirs[c * shape.conv_kernel + r + 1]) << "row " << r;
+      }
+    }
+  }
+  std::printf("gated delta net cell vs transformers Qwen3NextGatedDeltaNet: worst relative error %.3g\n", worst);
+}
+
+TEST(LightningAttentionCell, MatchesTransformersMiniMaxLayer) {
+  const nlohmann::json fx = load_fixture("minimax_lightning_attention");
+  const int32_t d = fx["shape"]["head_dim"];
+  const LightningShape shape{.n_heads = fx["shape"]["n_heads"], .d_k = d, .d_v = d, .block_size = fx["shape"]["block_size"]};
+  const std::vector<float> slopes = floats(fx["weights"]["slopes"]);
+  const LightningAttentionCell cell(shape, slopes.data());
+  double worst = 0.0;
+  const nlohmann::json& sequences = fx["sequences"];
+  const int64_t row = 3LL * d * shape.n_heads;
+  RecurrentStateStore store = run_fixture(sequences, shape.slot_floats(), static_cast<int64_t>(shape.n_heads) * d,
+      [&](const LinearBatchPlan& plan, const auto& gather, std::vector<float>& out, const StateSlots& slots) {
+        const std::vector<float> qkv = gather("qkv");  // MiniMax's layout: q | k | v per head
+        cell.run(plan, {{qkv.data(), row, 3 * d}, {qkv.data() + d, row, 3 * d}, {qkv.data() + 2 * d, row, 3 * d}, out.data()},
+                 slots);
+      }, worst);
+  const int32_t n_seqs = static_cast<int32_t>(sequences.size());
+  for (int32_t i = 0; i < n_seqs; ++i) {
+    SCOPED_TRACE("final state of sequence " + std::to_string(i));
+    const float* slot = store.layer(0).slot(n_seqs - 1 - i);
+    const double e = relative_error(std::vector<float>(slot, slot + shape.slot_floats()), floats(sequences[i]["final_state"]));
+    EXPECT_LT(e, kFormTolerance);
+    worst = std::max(worst, e);
+  }
+  std::printf("lightning attention cell vs transformers MiniMaxLightningAttention: worst relative error %.3g\n", worst);
 }
 
 }  // namespace
