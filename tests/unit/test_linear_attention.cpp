@@ -535,6 +535,8 @@ TEST(RecurrentStateStore, ForkedSlotContinuesLikeItsParent) {
   const GatedDeltaNetFixture fx(rng);
   const GatedDeltaNetCell cell(fx.shape, {fx.conv_weight.data(), fx.a_log.data(), fx.dt_bias.data()});
   RecurrentStateStore store(2, 4, fx.shape.slot_floats());
+  // What kvcache's recurrent_state group is told one slot costs: every layer's state, fp32.
+  EXPECT_EQ(store.bytes_per_sequence(), 2 * 4 * fx.shape.slot_floats());
   const std::vector<float> prompt = fx.random_inputs(rng, 70);
   const std::vector<float> next = fx.random_inputs(rng, 1);
   const int64_t c = fx.shape.conv_channels();

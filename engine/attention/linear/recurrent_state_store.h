@@ -21,7 +21,6 @@ class RecurrentStateStore {
  public:
   RecurrentStateStore(int32_t n_layers, int32_t n_slots, int64_t slot_floats);
 
-  int32_t n_layers() const { return n_layers_; }
   int32_t n_slots() const { return n_slots_; }
   int64_t bytes_per_sequence() const { return static_cast<int64_t>(sizeof(float)) * slot_floats_ * n_layers_; }
 
