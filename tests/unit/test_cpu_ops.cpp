@@ -663,7 +663,7 @@ TEST(CpuOpsAttention, GroupedQueryAttentionMatchesDoubleSoftmax) {
           std::vector<float> scores(static_cast<size_t>(n_keys));
           for (int h = 0; h < n_heads; ++h) {
             std::vector<float> before = out;
-            attention_one_query(q.data(), k.view, v.view, n_keys, h, n_heads, n_kv_heads, head_dim, scale,
+            attention_one_query(q.data(), k.view, v.view, 0, n_keys, h, n_heads, n_kv_heads, head_dim, scale,
                                 scores.data(), out.data());
             // Only head h's slice is written.
             for (size_t i = 0; i < out.size(); ++i) {

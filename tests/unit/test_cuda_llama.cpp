@@ -37,7 +37,7 @@ class CudaLlama : public ::testing::Test {
 TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
   std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
   const auto fixture = nlohmann::json::parse(in);
-  model::LlamaModel cpu_model(*file_, 2);
+  model::DecoderModel cpu_model(*file_, 2);
   CudaLlamaModel gpu(*file_, 64, 16);
   std::vector<int32_t> table(64);
   std::iota(table.begin(), table.end(), 0);

@@ -168,7 +168,7 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsAndGqa) {
           cpu::PagedKvView kv_v = kv_k;
           kv_v.base = v_cache.data();
           for (int h = 0; h < n_heads; ++h) {
-            cpu::attention_one_query(&q[t * n_heads * head_dim], kv_k, kv_v, lengths[t], h, n_heads, n_kv_heads,
+            cpu::attention_one_query(&q[t * n_heads * head_dim], kv_k, kv_v, 0, lengths[t], h, n_heads, n_kv_heads,
                                      head_dim, scale, scores.data(), &expected[t * n_heads * head_dim]);
           }
         }

@@ -28,14 +28,14 @@ class RaggedForward : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     file = gguf::GgufFile::open(test::default_model_path()).release();
-    llama = new LlamaModel(*file, 2);
+    llama = new DecoderModel(*file, 2);
   }
   static void TearDownTestSuite() {
     delete llama;
     delete file;
   }
   static inline gguf::GgufFile* file = nullptr;
-  static inline LlamaModel* llama = nullptr;
+  static inline DecoderModel* llama = nullptr;
 };
 
 TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {

@@ -64,6 +64,11 @@ CudaLlamaModel::CudaLlamaModel(const gguf::GgufFile& file, int32_t n_blocks, int
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.config = model::ModelConfig::from_gguf(file);
+  if (s.config.architecture != "llama") {
+    // Gemma 3's block (QK-norm, post-norms, GeGLU, sliding windows) runs on the CPU only so far.
+    throw gguf::FormatError("'" + file.path() + "': the CUDA model runs the llama architecture only, not '" +
+                            s.config.architecture + "' (use --device cpu)");
+  }
   s.n_blocks = n_blocks;
   s.block_size = block_size;
   const auto& c = s.config;
@@ -158,7 +163,8 @@ std::vector<float> CudaLlamaModel::forward(const model::ForwardBatch& batch) {
     s.gemm.linear(h, l.wk.get(), k, n, d, kv_dim, s.stream);
     s.gemm.linear(h, l.wv.get(), v, n, d, kv_dim, s.stream);
     rope_kv_write(q, k, v, d_positions, d_slots, s.k_cache[static_cast<size_t>(li)].get(),
-                  s.v_cache[static_cast<size_t>(li)].get(), {n, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_base},
+                  s.v_cache[static_cast<size_t>(li)].get(), {n, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim,
+                   c.layers[static_cast<size_t>(li)].rope_base},
                   s.stream);
     paged_attention(q, s.k_cache[static_cast<size_t>(li)].get(), s.v_cache[static_cast<size_t>(li)].get(), d_tables,
                     d_sequence, d_keys, attn, nullptr, attention, s.stream);

@@ -1,6 +1,6 @@
 // The Llama-family decoder on the GPU: bf16 weights (dequantized from GGUF at load), fp32
 // residual stream, fp16 paged KV cache in device memory, one forward per ragged batch with the
-// same contract as the CPU model (engine/model/llama_model.h).
+// same contract as the CPU model (engine/model/decoder_model.h).
 #pragma once
 
 #include <memory>
@@ -26,7 +26,7 @@ class CudaLlamaModel final : public model::ModelRunner {
   int32_t n_blocks() const;
   int32_t block_size() const;
 
-  // As LlamaModel::forward, with the KV cache this model owns; returns the wanted logits on
+  // As DecoderModel::forward, with the KV cache this model owns; returns the wanted logits on
   // the host.
   std::vector<float> forward(const model::ForwardBatch& batch) override;
   void copy_kv_block(int32_t src, int32_t dst) override;
