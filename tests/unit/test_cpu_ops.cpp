@@ -117,6 +117,7 @@ std::vector<uint8_t> random_weights(std::mt19937& rng, TensorType type, int64_t 
       }
       case TensorType::kF16: put_half(b, std::normal_distribution<float>(0.0f, 0.1f)(rng)); break;
       case TensorType::kQ4_0: put_half(b, sign * uniform(rng, 0.002f, 0.05f)); break;
+      case TensorType::kQ5_0: put_half(b, sign * uniform(rng, 0.001f, 0.025f)); break;  // 32 high bits random
       case TensorType::kQ4_1:
         put_half(b, uniform(rng, 0.002f, 0.05f));
         put_half(b + 2, uniform(rng, -0.4f, 0.1f));
@@ -307,6 +308,7 @@ void check_quant_dot(TensorType type, QuantDotFn dot) {
 
 TEST(CpuOpsQuantDot, Q4_0) { check_quant_dot(TensorType::kQ4_0, dot_q4_0_q8); }
 TEST(CpuOpsQuantDot, Q4_1) { check_quant_dot(TensorType::kQ4_1, dot_q4_1_q8); }
+TEST(CpuOpsQuantDot, Q5_0) { check_quant_dot(TensorType::kQ5_0, dot_q5_0_q8); }
 TEST(CpuOpsQuantDot, Q8_0) { check_quant_dot(TensorType::kQ8_0, dot_q8_0_q8); }
 
 TEST(CpuOpsQuantDot, Q8_0WithExtremeQuants) {
@@ -388,10 +390,10 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
   const WeightMatrix m = WeightMatrix::from_tensor(info);
   ASSERT_EQ(m.rows(), rows);
   ASSERT_EQ(m.cols(), cols);
-  const bool in_place = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ8_0 ||
-                        type == TensorType::kF16 || type == TensorType::kF32;
+  const bool q8 = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ5_0 ||
+                  type == TensorType::kQ8_0;
+  const bool in_place = q8 || type == TensorType::kF16 || type == TensorType::kF32;
   EXPECT_EQ(m.type(), in_place ? type : TensorType::kF32);
-  const bool q8 = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ8_0;
   EXPECT_EQ(m.uses_q8_activations(), q8);
 
   // The matrix's own row dequantization (used for embeddings) matches the file's.
@@ -450,6 +452,7 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
 
 INSTANTIATE_TEST_SUITE_P(Types, CpuOpsMatmul,
                          ::testing::Values(MatmulCase{TensorType::kQ4_0, 512}, MatmulCase{TensorType::kQ4_1, 512},
+                                           MatmulCase{TensorType::kQ5_0, 512},
                                            MatmulCase{TensorType::kQ8_0, 512}, MatmulCase{TensorType::kF16, 512},
                                            MatmulCase{TensorType::kF32, 512}, MatmulCase{TensorType::kQ6_K, 512},
                                            MatmulCase{TensorType::kQ4_K, 256}, MatmulCase{TensorType::kQ8_0, 32},
