@@ -536,13 +536,19 @@ TEST(CpuOpsElementwise, RopeAdjacentPairs) {
   }
 }
 
-TEST(CpuOpsElementwise, Swiglu) {
-  STRATA_SEEDED_RNG(rng);
+// Random gates and ups for a gated activation, then the given edge-case gates.
+std::pair<std::vector<float>, std::vector<float>> gated_inputs(std::mt19937& rng, std::initializer_list<float> edges) {
   std::vector<float> gate = normal_floats(rng, 4099, 4.0f), up = normal_floats(rng, 4099);
-  for (float g : {-100.0f, -88.0f, -20.0f, -1e-30f, 0.0f, 1e-30f, 20.0f, 88.0f, 100.0f}) {
+  for (float g : edges) {
     gate.push_back(g);
     up.push_back(uniform(rng, -2.0f, 2.0f));
   }
+  return {gate, up};
+}
+
+TEST(CpuOpsElementwise, Swiglu) {
+  STRATA_SEEDED_RNG(rng);
+  const auto [gate, up] = gated_inputs(rng, {-100.0f, -88.0f, -20.0f, -1e-30f, 0.0f, 1e-30f, 20.0f, 88.0f, 100.0f});
   std::vector<float> out(gate.size());
   swiglu(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
   std::vector<double> ref(gate.size());
@@ -591,11 +597,7 @@ TEST(CpuOpsElementwise, RopeFreqScaleScalesThePosition) {
 
 TEST(CpuOpsElementwise, GegluTanh) {
   STRATA_SEEDED_RNG(rng);
-  std::vector<float> gate = normal_floats(rng, 4099, 4.0f), up = normal_floats(rng, 4099);
-  for (float g : {-100.0f, -10.0f, -9.99f, -1e-30f, 0.0f, 1e-30f, 9.99f, 10.0f, 100.0f}) {
-    gate.push_back(g);
-    up.push_back(uniform(rng, -2.0f, 2.0f));
-  }
+  const auto [gate, up] = gated_inputs(rng, {-100.0f, -10.0f, -9.99f, -1e-30f, 0.0f, 1e-30f, 9.99f, 10.0f, 100.0f});
   std::vector<float> out(gate.size());
   geglu_tanh(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
   for (size_t i = 0; i < gate.size(); ++i) {
