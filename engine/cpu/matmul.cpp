@@ -20,6 +20,7 @@ WeightMatrix WeightMatrix::from_tensor(const gguf::TensorInfo& tensor) {
   switch (tensor.type) {
     case TensorType::kQ4_0:
     case TensorType::kQ4_1:
+    case TensorType::kQ5_0:
     case TensorType::kQ8_0:
     case TensorType::kF16:
     case TensorType::kF32:
@@ -41,7 +42,8 @@ WeightMatrix WeightMatrix::from_tensor(const gguf::TensorInfo& tensor) {
 }
 
 bool WeightMatrix::uses_q8_activations() const {
-  return type_ == TensorType::kQ4_0 || type_ == TensorType::kQ4_1 || type_ == TensorType::kQ8_0;
+  return type_ == TensorType::kQ4_0 || type_ == TensorType::kQ4_1 || type_ == TensorType::kQ5_0 ||
+         type_ == TensorType::kQ8_0;
 }
 
 void WeightMatrix::dequantize_row(int64_t r, float* out) const { gguf::dequantize_row(type_, row(r), out, cols_); }
@@ -78,6 +80,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, M
     });
     auto dot_rows = w.type() == TensorType::kQ4_0   ? dot_q4_0_q8_rows
                     : w.type() == TensorType::kQ4_1 ? dot_q4_1_q8_rows
+                    : w.type() == TensorType::kQ5_0 ? dot_q5_0_q8_rows
                                                     : dot_q8_0_q8_rows;
     // Up to kMaxDotRows tokens share each unpacked weight block.
     const int64_t n_tiles = (w.rows() + kRowTile - 1) / kRowTile;

@@ -11,7 +11,7 @@
 
 namespace strata::cpu {
 
-// A [rows x cols] weight matrix (cols contiguous). Q4_0, Q4_1, Q8_0, F16 and F32 are used in
+// A [rows x cols] weight matrix (cols contiguous). Q4_0, Q4_1, Q5_0, Q8_0, F16 and F32 are used in
 // place from the mapped file; any other dequantizable type is widened to F32 at load.
 class WeightMatrix {
  public:

@@ -1,6 +1,7 @@
 #include "engine/cpu/ops.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "engine/common/half.h"
@@ -15,26 +16,77 @@ void rms_norm(const float* x, const float* weight, float* y, int64_t n, float ep
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
 }
 
-void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base) {
-  // theta_i = pos * base^(-2i/d), built by repeated multiplication like the reference does.
+namespace {
+
+// Rotates, for i < rope_dim / 2, the pair (x[first(i)], x[second(i)]) of every head by
+// freq_scale * theta_i, theta_i = pos * base^(-2i/rope_dim) built by repeated multiplication like
+// the reference does.
+template <typename Pair>
+void rope(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base, float freq_scale, Pair pair) {
   const float theta_scale = std::pow(base, -2.0f / static_cast<float>(rope_dim));
   float theta = static_cast<float>(pos);
-  for (int i = 0; i < rope_dim; i += 2) {
-    const float c = std::cos(theta), s = std::sin(theta);
+  for (int i = 0; i < rope_dim / 2; ++i) {
+    const float angle = freq_scale * theta;
+    const float c = std::cos(angle), s = std::sin(angle);
+    const auto [first, second] = pair(i);
     for (int h = 0; h < n_heads; ++h) {
-      float* p = x + static_cast<int64_t>(h) * head_dim + i;
-      const float x0 = p[0], x1 = p[1];
+      float* head = x + static_cast<int64_t>(h) * head_dim;
+      const float x0 = head[first], x1 = head[second];
       // Fused as the reference's compiler fuses it; either form is exact to an ulp, this one
       // matches llama.cpp bit for bit.
-      p[0] = std::fma(x0, c, -(x1 * s));
-      p[1] = std::fma(x0, s, x1 * c);
+      head[first] = std::fma(x0, c, -(x1 * s));
+      head[second] = std::fma(x0, s, x1 * c);
     }
     theta *= theta_scale;
   }
 }
 
+struct IndexPair {
+  int first, second;
+};
+
+}  // namespace
+
+void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base, float freq_scale) {
+  rope(x, n_heads, head_dim, rope_dim, pos, base, freq_scale, [](int i) { return IndexPair{2 * i, 2 * i + 1}; });
+}
+
+void rope_split_halves(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base, float freq_scale) {
+  const int half = rope_dim / 2;
+  rope(x, n_heads, head_dim, rope_dim, pos, base, freq_scale, [half](int i) { return IndexPair{i, i + half}; });
+}
+
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+namespace {
+
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  constexpr float kCoefA = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+
+// gelu_tanh of every fp16 value, rounded to fp16: llama.cpp's table, so our activations match.
+const std::array<uint16_t, 65536>& gelu_fp16_table() {
+  static const auto table = [] {
+    std::array<uint16_t, 65536> t{};
+    for (size_t i = 0; i < t.size(); ++i) t[i] = f32_to_fp16(gelu_tanh(fp16_to_f32(static_cast<uint16_t>(i))));
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void geglu_tanh(const float* gate, const float* up, float* out, int64_t n) {
+  const auto& table = gelu_fp16_table();
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float gelu = g <= -10.0f ? 0.0f : g >= 10.0f ? g : fp16_to_f32(table[f32_to_fp16(g)]);
+    out[i] = gelu * up[i];
+  }
 }
 
 namespace {
@@ -86,8 +138,8 @@ void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
 
 }  // namespace
 
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t n_keys, int head,
-                         int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t first_key, int64_t n_keys,
+                         int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
   const int kv_head = head / (n_heads / n_kv_heads);
   const int64_t head_offset = static_cast<int64_t>(kv_head) * head_dim;
   const float* qh = q + static_cast<int64_t>(head) * head_dim;
@@ -95,16 +147,19 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   float q_rounded[kMaxHeadDim];
   for (int d = 0; d < head_dim; ++d) q_rounded[d] = fp16_to_f32(f32_to_fp16(qh[d]));
 
+  // Keys before first_key are masked: they take no part, yet every key keeps its lane (t % 16)
+  // and block of 16 (aligned at 0), so the sums come out as those of a full row whose masked
+  // entries are exact zeros -- what llama.cpp's masked softmax computes.
   float max_score = -INFINITY;
-  for (int64_t t = 0; t < n_keys; ++t) {
+  for (int64_t t = first_key; t < n_keys; ++t) {
     scores[t] = lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim) * scale;
     max_score = std::fmax(max_score, scores[t]);
   }
   // Softmax: exponentials summed per block of 16 lanes, blocks accumulated in double.
   double sum = 0.0;
-  for (int64_t t0 = 0; t0 < n_keys; t0 += kLanes) {
+  for (int64_t t0 = first_key / kLanes * kLanes; t0 < n_keys; t0 += kLanes) {
     float lane[kLanes] = {};
-    for (int64_t t = t0; t < std::min<int64_t>(n_keys, t0 + kLanes); ++t) {
+    for (int64_t t = std::max(t0, first_key); t < std::min<int64_t>(n_keys, t0 + kLanes); ++t) {
       scores[t] = std::exp(scores[t] - max_score);
       lane[t - t0] = scores[t];
     }
@@ -114,7 +169,7 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
   float lanes[kLanes][kMaxHeadDim];
   for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
-  for (int64_t t = 0; t < n_keys; ++t) {
+  for (int64_t t = first_key; t < n_keys; ++t) {
     const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
     lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
   }

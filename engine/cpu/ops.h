@@ -9,11 +9,20 @@ namespace strata::cpu {
 void rms_norm(const float* x, const float* weight, float* y, int64_t n, float eps);
 
 // Rotary embedding in place on n_heads heads of head_dim, rotating adjacent pairs
-// (x[2i], x[2i+1]) of the first rope_dim dimensions by pos * base^(-2i/rope_dim).
-void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base);
+// (x[2i], x[2i+1]) of the first rope_dim dimensions by freq_scale * pos * base^(-2i/rope_dim).
+void rope_adjacent_pairs(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base,
+                         float freq_scale = 1.0f);
+
+// The same rotation of the pairs (x[i], x[i + rope_dim/2]) (GPT-NeoX style, as Gemma uses).
+void rope_split_halves(float* x, int n_heads, int head_dim, int rope_dim, int64_t pos, float base,
+                       float freq_scale = 1.0f);
 
 // out = silu(gate) * up.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+
+// out = gelu(gate) * up, GELU's tanh approximation looked up for gate rounded to fp16 (exact
+// beyond +-10), as llama.cpp's CPU backend computes it.
+void geglu_tanh(const float* gate, const float* up, float* out, int64_t n);
 
 constexpr int kMaxHeadDim = 512;
 
@@ -31,12 +40,13 @@ struct PagedKvView {
   }
 };
 
-// Causal grouped-query attention of one query head against the sequence's first n_keys keys.
+// Causal grouped-query attention of one query head against the sequence's keys at positions
+// [first_key, n_keys) (first_key > 0 for a sliding window).
 // q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); out like q (only this head written);
 // scores: scratch of n_keys floats. q and the softmax weights are rounded to fp16 before their
 // products, as llama.cpp's CPU path does with an fp16 cache, so the two stay numerically close.
 // The result depends only on the sequence, never on the block layout or the batch.
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t n_keys, int head,
-                         int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t first_key, int64_t n_keys,
+                         int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
 
 }  // namespace strata::cpu

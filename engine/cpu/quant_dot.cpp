@@ -35,7 +35,18 @@ __m256i load_qs(const BlockQ8& x) { return _mm256_loadu_si256(reinterpret_cast<c
 #endif
 
 
-// The three weight layouts the quantized dot products read. unpack() gives the block's 32
+// 0xFF in byte e of the result where bit e of the 32 bits at p is set, else 0.
+__m256i bytes_from_bits(const uint8_t* p) {
+  uint32_t bits;
+  std::memcpy(&bits, p, 4);
+  const __m256i byte_of_bit = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), byte_of_bit);
+  const __m256i bit_in_byte = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit_in_byte), bit_in_byte);
+}
+
+
+// The weight layouts the quantized dot products read. unpack() gives the block's 32
 // quantized values in element order; kSigned says whether they are int8 (else uint8 0..15);
 // kHasOffset whether the block adds m (Q4_1: w = d*q + m).
 struct Q4_0Layout {
@@ -53,6 +64,24 @@ struct Q4_1Layout {
   static __m256i unpack(const uint8_t* b) { return unpack_nibbles(b + kQuants); }
 #endif
   static int value(const uint8_t* b, int j) { return j < 16 ? b[kQuants + j] & 0x0f : b[kQuants + j - 16] >> 4; }
+};
+struct Q5_0Layout {  // d, 32 high bits, then 16 bytes of low nibbles; w = d * (q - 16)
+  static constexpr int kBytes = 22, kHighBits = 2, kQuants = 6;
+  static constexpr bool kSigned = true, kHasOffset = false;
+#ifdef STRATA_AVX2
+  // (nibble | high << 4) - 16: the nibble itself where the high bit is set, else nibble - 16,
+  // which as int8 is nibble | 0xF0.
+  static __m256i unpack(const uint8_t* b) {
+    const __m256i high_clear = _mm256_andnot_si256(bytes_from_bits(b + kHighBits), _mm256_set1_epi8(static_cast<char>(0xF0)));
+    return _mm256_or_si256(unpack_nibbles(b + kQuants), high_clear);
+  }
+#endif
+  static int value(const uint8_t* b, int j) {
+    uint32_t high;
+    std::memcpy(&high, b + kHighBits, 4);
+    const int nibble = j < 16 ? b[kQuants + j] & 0x0f : b[kQuants + j - 16] >> 4;
+    return (nibble | static_cast<int>((high >> j) & 1u) << 4) - 16;
+  }
 };
 struct Q8_0Layout {
   static constexpr int kBytes = 34, kQuants = 2;
@@ -141,6 +170,7 @@ void quantize_row_q8(const float* x, BlockQ8* y, int64_t n) {
 
 float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q4_0Layout>(w, x, n_blocks); }
 float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q4_1Layout>(w, x, n_blocks); }
+float dot_q5_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q5_0Layout>(w, x, n_blocks); }
 float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks) { return dot_one<Q8_0Layout>(w, x, n_blocks); }
 
 void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
@@ -148,6 +178,9 @@ void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int
 }
 void dot_q4_1_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
   dot_rows_dispatch<Q4_1Layout>(w, x, n_rows, n_blocks, out);
+}
+void dot_q5_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
+  dot_rows_dispatch<Q5_0Layout>(w, x, n_rows, n_blocks, out);
 }
 void dot_q8_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
   dot_rows_dispatch<Q8_0Layout>(w, x, n_rows, n_blocks, out);

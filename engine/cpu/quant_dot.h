@@ -25,6 +25,7 @@ void quantize_row_q8(const float* x, BlockQ8* y, int64_t n);
 // Weight rows in their GGUF block layouts; n_blocks blocks of 32 elements.
 float dot_q4_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 float dot_q4_1_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
+float dot_q5_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 
 // One weight row against n_rows (1..kMaxDotRows) activation rows at once, unpacking each weight
@@ -32,6 +33,7 @@ float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 constexpr int kMaxDotRows = 4;
 void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
 void dot_q4_1_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
+void dot_q5_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
 void dot_q8_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
 
 float dot_f32(const float* a, const float* b, int64_t n);

@@ -1,7 +1,7 @@
 // The CPU model with its paged KV store, as a ModelRunner.
 #pragma once
 
-#include "engine/model/llama_model.h"
+#include "engine/model/decoder_model.h"
 #include "engine/model/model_runner.h"
 #include "engine/model/paged_kv_store.h"
 
@@ -9,7 +9,7 @@ namespace strata::model {
 
 class CpuModelRunner final : public ModelRunner {
  public:
-  CpuModelRunner(LlamaModel& model, int32_t n_blocks, int32_t block_size)
+  CpuModelRunner(DecoderModel& model, int32_t n_blocks, int32_t block_size)
       : model_(model), kv_(model.config(), n_blocks, block_size) {}
 
   const ModelConfig& config() const override { return model_.config(); }
@@ -21,13 +21,13 @@ class CpuModelRunner final : public ModelRunner {
   void copy_kv_block(int32_t src, int32_t dst) override { kv_.copy_block(src, dst); }
 
  private:
-  LlamaModel& model_;
+  DecoderModel& model_;
   PagedKvStore kv_;
   std::vector<float> logits_;  // the latest step's
 };
 
 // Runners of `model` on the CPU; `model` must outlive them.
-inline ModelRunnerFactory cpu_runner_factory(LlamaModel& model) {
+inline ModelRunnerFactory cpu_runner_factory(DecoderModel& model) {
   return [&model](int32_t n_blocks, int32_t block_size) {
     return std::make_unique<CpuModelRunner>(model, n_blocks, block_size);
   };

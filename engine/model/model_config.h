@@ -3,13 +3,48 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/gguf/gguf_file.h"
 
 namespace strata::model {
 
+// How one layer's attention sees the sequence: the part of the per-layer attention spec
+// (DESIGN.md §2) that comes from the model itself. The window lives here so that a cache which
+// keeps only the window's pages can later take it from the same place.
+struct LayerAttentionSpec {
+  // Keys a query attends to, itself included: the positions (p - window, p]. 0 = every earlier
+  // position (a global layer).
+  int32_t sliding_window = 0;
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // linear RoPE scaling: 1 / rope.scaling.factor on the layers it applies to
+};
+
+// Which pairs of a head's dimensions RoPE rotates together.
+enum class RopePairing : uint8_t {
+  kAdjacent,  // (2i, 2i + 1): Llama (ggml's "normal" RoPE)
+  kHalves,    // (i, i + rope_dim / 2): GPT-NeoX, Gemma
+};
+
+// The activation of the gate of the gated feed-forward block.
+enum class FfnActivation : uint8_t {
+  kSilu,      // SwiGLU (Llama)
+  kGeluTanh,  // GeGLU with GELU's tanh approximation (Gemma)
+};
+
+// Where an architecture's block departs from the Llama block; the defaults are Llama's.
+struct ArchitectureFeatures {
+  bool qk_norm = false;        // RMSNorm over each head of q and k before RoPE (attn_q_norm, attn_k_norm)
+  bool post_norms = false;     // RMSNorm of the attention and FFN outputs before their residual adds
+                               // (post_attention_norm, post_ffw_norm)
+  bool scale_queries = false;  // the attention scale multiplies q itself rather than the scores (Gemma, as
+                               // llama.cpp does it: q is then rounded to fp16 already scaled)
+  RopePairing rope_pairing = RopePairing::kAdjacent;
+  FfnActivation ffn_activation = FfnActivation::kSilu;
+};
+
 struct ModelConfig {
-  std::string architecture;       // general.architecture, e.g. "llama"
+  std::string architecture;       // general.architecture: "llama" or "gemma3"
   std::string name;               // general.name (may be empty)
   int32_t n_layers = 0;
   int32_t n_embd = 0;
@@ -20,9 +55,12 @@ struct ModelConfig {
   int32_t context_length = 0;
   int32_t vocab_size = 0;
   int32_t rope_dim = 0;           // leading dimensions of each head that RoPE rotates
-  float rope_base = 10000.0f;
   float rms_eps = 1e-5f;
+  float attention_scale = 0.0f;   // softmax scale of q·k (1/sqrt(head_dim) unless the architecture says otherwise)
+  float embedding_scale = 1.0f;   // token embeddings are multiplied by this (Gemma: sqrt(n_embd))
   bool tied_embeddings = false;   // output projection reuses token_embd
+  ArchitectureFeatures features;
+  std::vector<LayerAttentionSpec> layers;  // one per layer
 
   // fp16 K and V of one token in every layer: what the KV cache holds per token.
   int64_t kv_bytes_per_token() const { return int64_t{2} * n_layers * n_kv_heads * head_dim * 2; }

@@ -1,5 +1,7 @@
 #include "engine/model/synthetic_models.h"
 
+#include <cmath>
+
 namespace strata::model {
 namespace {
 
@@ -35,9 +37,10 @@ std::optional<ModelConfig> synthetic_config(const std::string& name) {
     c.context_length = s.context_length;
     c.vocab_size = s.vocab_size;
     c.rope_dim = s.head_dim;
-    c.rope_base = s.rope_base;
+    c.attention_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
     c.rms_eps = 1e-5f;
     c.tied_embeddings = s.tied;
+    c.layers.assign(static_cast<size_t>(s.n_layers), LayerAttentionSpec{0, s.rope_base, 1.0f});
     return c;
   }
   return std::nullopt;

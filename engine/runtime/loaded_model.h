@@ -5,7 +5,7 @@
 #include <string>
 
 #include "engine/gguf/gguf_file.h"
-#include "engine/model/llama_model.h"
+#include "engine/model/decoder_model.h"
 #include "engine/model/model_runner.h"
 #include "engine/tokenizer/tokenizer.h"
 
@@ -14,7 +14,7 @@ namespace strata::runtime {
 struct LoadedModel {
   std::unique_ptr<gguf::GgufFile> file;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<model::LlamaModel> model;
+  std::unique_ptr<model::DecoderModel> model;
   std::string chat_template;  // tokenizer.chat_template; empty when the file has none
   // Where forwards run: the CPU model by default; a front end may point it at a GPU backend.
   model::ModelRunnerFactory make_runner;

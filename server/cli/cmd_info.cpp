@@ -32,6 +32,30 @@ std::string cuda_devices() {
 #endif
 }
 
+// The layers' attention in one line: how many are global and how many slide, with their RoPE bases.
+std::string describe_attention(const model::ModelConfig& c) {
+  int global = 0, sliding = 0;
+  float global_base = 0.0f, sliding_base = 0.0f;
+  int32_t window = 0;
+  for (const auto& layer : c.layers) {
+    if (layer.sliding_window == 0) {
+      ++global;
+      global_base = layer.rope_base;
+    } else {
+      ++sliding;
+      sliding_base = layer.rope_base;
+      window = layer.sliding_window;
+    }
+  }
+  auto base = [](float b) { return std::to_string(static_cast<int64_t>(b)); };
+  std::string out = std::to_string(global) + " global (rope base " + base(global_base) + ")";
+  if (sliding > 0) {
+    out += ", " + std::to_string(sliding) + " sliding-window of " + std::to_string(window) + " (rope base " +
+           base(sliding_base) + ")";
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_info(const Args& args) {
@@ -61,7 +85,7 @@ int run_info(const Args& args) {
       {"head_dim", c.head_dim},
       {"context_length", c.context_length},
       {"vocab_size", c.vocab_size},
-      {"rope_base", c.rope_base},
+      {"attention_layers", describe_attention(c)},
       {"tied_embeddings", c.tied_embeddings},
       {"tokenizer", file->get_string("tokenizer.ggml.model", "")},
       {"bos_token_id", tok->bos_id()},

@@ -117,6 +117,7 @@ std::vector<uint8_t> random_weights(std::mt19937& rng, TensorType type, int64_t 
       }
       case TensorType::kF16: put_half(b, std::normal_distribution<float>(0.0f, 0.1f)(rng)); break;
       case TensorType::kQ4_0: put_half(b, sign * uniform(rng, 0.002f, 0.05f)); break;
+      case TensorType::kQ5_0: put_half(b, sign * uniform(rng, 0.001f, 0.025f)); break;  // 32 high bits random
       case TensorType::kQ4_1:
         put_half(b, uniform(rng, 0.002f, 0.05f));
         put_half(b + 2, uniform(rng, -0.4f, 0.1f));
@@ -307,6 +308,7 @@ void check_quant_dot(TensorType type, QuantDotFn dot) {
 
 TEST(CpuOpsQuantDot, Q4_0) { check_quant_dot(TensorType::kQ4_0, dot_q4_0_q8); }
 TEST(CpuOpsQuantDot, Q4_1) { check_quant_dot(TensorType::kQ4_1, dot_q4_1_q8); }
+TEST(CpuOpsQuantDot, Q5_0) { check_quant_dot(TensorType::kQ5_0, dot_q5_0_q8); }
 TEST(CpuOpsQuantDot, Q8_0) { check_quant_dot(TensorType::kQ8_0, dot_q8_0_q8); }
 
 TEST(CpuOpsQuantDot, Q8_0WithExtremeQuants) {
@@ -388,10 +390,10 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
   const WeightMatrix m = WeightMatrix::from_tensor(info);
   ASSERT_EQ(m.rows(), rows);
   ASSERT_EQ(m.cols(), cols);
-  const bool in_place = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ8_0 ||
-                        type == TensorType::kF16 || type == TensorType::kF32;
+  const bool q8 = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ5_0 ||
+                  type == TensorType::kQ8_0;
+  const bool in_place = q8 || type == TensorType::kF16 || type == TensorType::kF32;
   EXPECT_EQ(m.type(), in_place ? type : TensorType::kF32);
-  const bool q8 = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ8_0;
   EXPECT_EQ(m.uses_q8_activations(), q8);
 
   // The matrix's own row dequantization (used for embeddings) matches the file's.
@@ -450,6 +452,7 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
 
 INSTANTIATE_TEST_SUITE_P(Types, CpuOpsMatmul,
                          ::testing::Values(MatmulCase{TensorType::kQ4_0, 512}, MatmulCase{TensorType::kQ4_1, 512},
+                                           MatmulCase{TensorType::kQ5_0, 512},
                                            MatmulCase{TensorType::kQ8_0, 512}, MatmulCase{TensorType::kF16, 512},
                                            MatmulCase{TensorType::kF32, 512}, MatmulCase{TensorType::kQ6_K, 512},
                                            MatmulCase{TensorType::kQ4_K, 256}, MatmulCase{TensorType::kQ8_0, 32},
@@ -533,13 +536,19 @@ TEST(CpuOpsElementwise, RopeAdjacentPairs) {
   }
 }
 
-TEST(CpuOpsElementwise, Swiglu) {
-  STRATA_SEEDED_RNG(rng);
+// Random gates and ups for a gated activation, then the given edge-case gates.
+std::pair<std::vector<float>, std::vector<float>> gated_inputs(std::mt19937& rng, std::initializer_list<float> edges) {
   std::vector<float> gate = normal_floats(rng, 4099, 4.0f), up = normal_floats(rng, 4099);
-  for (float g : {-100.0f, -88.0f, -20.0f, -1e-30f, 0.0f, 1e-30f, 20.0f, 88.0f, 100.0f}) {
+  for (float g : edges) {
     gate.push_back(g);
     up.push_back(uniform(rng, -2.0f, 2.0f));
   }
+  return {gate, up};
+}
+
+TEST(CpuOpsElementwise, Swiglu) {
+  STRATA_SEEDED_RNG(rng);
+  const auto [gate, up] = gated_inputs(rng, {-100.0f, -88.0f, -20.0f, -1e-30f, 0.0f, 1e-30f, 20.0f, 88.0f, 100.0f});
   std::vector<float> out(gate.size());
   swiglu(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
   std::vector<double> ref(gate.size());
@@ -549,6 +558,58 @@ TEST(CpuOpsElementwise, Swiglu) {
     EXPECT_NEAR(out[i], ref[i], 8 * kFloatEps * std::fabs(ref[i]) + 1e-35) << "gate " << gate[i] << " up " << up[i];
   }
   EXPECT_LT(rel_norm(out, ref), 1e-6);
+}
+
+TEST(CpuOpsElementwise, RopeSplitHalvesIsAdjacentPairsOnInterleavedDimensions) {
+  STRATA_SEEDED_RNG(rng);
+  const int n_heads = 3, head_dim = 256;
+  for (int rope_dim : {256, 128}) {
+    for (int64_t pos : {0, 5, 511, 4095}) {
+      SCOPED_TRACE("rope_dim " + std::to_string(rope_dim) + " pos " + std::to_string(pos));
+      const int half = rope_dim / 2;
+      const std::vector<float> x = normal_floats(rng, static_cast<size_t>(n_heads * head_dim));
+      // Dimension i of a half-split head is dimension 2i (i < half) or 2(i - half) + 1 interleaved.
+      auto interleaved_index = [&](int i) { return i < half ? 2 * i : i < rope_dim ? 2 * (i - half) + 1 : i; };
+      std::vector<float> halves = x, pairs(x.size());
+      for (int h = 0; h < n_heads; ++h) {
+        for (int i = 0; i < head_dim; ++i) pairs[static_cast<size_t>(h * head_dim + interleaved_index(i))] = x[static_cast<size_t>(h * head_dim + i)];
+      }
+      rope_split_halves(halves.data(), n_heads, head_dim, rope_dim, pos, 1000000.0f);
+      rope_adjacent_pairs(pairs.data(), n_heads, head_dim, rope_dim, pos, 1000000.0f);
+      for (int h = 0; h < n_heads; ++h) {
+        for (int i = 0; i < head_dim; ++i) {
+          EXPECT_EQ(halves[static_cast<size_t>(h * head_dim + i)], pairs[static_cast<size_t>(h * head_dim + interleaved_index(i))])
+              << "head " << h << " dim " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuOpsElementwise, RopeFreqScaleScalesThePosition) {
+  STRATA_SEEDED_RNG(rng);
+  const std::vector<float> x = normal_floats(rng, 2 * 128);
+  std::vector<float> scaled = x, halfway = x;
+  rope_split_halves(scaled.data(), 2, 128, 128, 1000, 10000.0f, 0.5f);
+  rope_split_halves(halfway.data(), 2, 128, 128, 500, 10000.0f);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(scaled[i], halfway[i], 1e-4f) << i;
+}
+
+TEST(CpuOpsElementwise, GegluTanh) {
+  STRATA_SEEDED_RNG(rng);
+  const auto [gate, up] = gated_inputs(rng, {-100.0f, -10.0f, -9.99f, -1e-30f, 0.0f, 1e-30f, 9.99f, 10.0f, 100.0f});
+  std::vector<float> out(gate.size());
+  geglu_tanh(gate.data(), up.data(), out.data(), static_cast<int64_t>(gate.size()));
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const double g = gate[i];
+    const double gelu = 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * g * (1.0 + 0.044715 * g * g)));
+    // The gate is rounded to fp16 (|gelu'| < 1.13) and the looked-up value again: 2^-11 each.
+    const double tol = ((1.13 * std::fabs(g) + std::fabs(gelu)) / 2048.0 + 1e-7) * std::fabs(up[i]);
+    EXPECT_NEAR(out[i], gelu * up[i], tol) << "gate " << gate[i] << " up " << up[i];
+    if (std::fabs(g) >= 10.0) {
+      EXPECT_EQ(out[i], (g > 0 ? gate[i] : 0.0f) * up[i]) << "exact beyond +-10";
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -577,6 +638,41 @@ struct PagedKv {
     view = PagedKvView{storage.data(), table.data(), block_size, block_stride, token_stride};
   }
 };
+
+// A sliding window: keys before first_key take no part (poisoning them changes nothing), and the
+// result is the attention over the remaining keys alone.
+TEST(CpuOpsAttention, KeysBeforeTheWindowAreMasked) {
+  STRATA_SEEDED_RNG(rng);
+  const int n_heads = 4, n_kv_heads = 1, head_dim = 256;
+  const int64_t n_keys = 200, token_stride = head_dim;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> k_rows(static_cast<size_t>(n_keys * token_stride)), v_rows(k_rows.size());
+  for (auto& h : k_rows) h = f32_to_fp16(normal(rng));
+  for (auto& h : v_rows) h = f32_to_fp16(normal(rng));
+  const std::vector<float> q = normal_floats(rng, static_cast<size_t>(n_heads * head_dim));
+  for (int64_t first_key : {1, 16, 37, 199}) {
+    SCOPED_TRACE("first_key " + std::to_string(first_key));
+    std::vector<uint16_t> k_poisoned = k_rows, v_poisoned = v_rows;
+    std::fill_n(k_poisoned.begin(), first_key * token_stride, uint16_t{0x7e00});  // fp16 NaN
+    std::fill_n(v_poisoned.begin(), first_key * token_stride, uint16_t{0x7e00});
+    const std::vector<uint16_t> k_tail(k_rows.begin() + first_key * token_stride, k_rows.end());
+    const std::vector<uint16_t> v_tail(v_rows.begin() + first_key * token_stride, v_rows.end());
+    PagedKv k(k_rows, n_keys, token_stride, 16, rng), v(v_rows, n_keys, token_stride, 16, rng);
+    PagedKv kp(k_poisoned, n_keys, token_stride, 16, rng), vp(v_poisoned, n_keys, token_stride, 16, rng);
+    PagedKv kt(k_tail, n_keys - first_key, token_stride, 16, rng), vt(v_tail, n_keys - first_key, token_stride, 16, rng);
+    std::vector<float> out(q.size()), poisoned(q.size()), tail(q.size()), scores(static_cast<size_t>(n_keys));
+    for (int h = 0; h < n_heads; ++h) {
+      attention_one_query(q.data(), k.view, v.view, first_key, n_keys, h, n_heads, n_kv_heads, head_dim, 0.0625f,
+                          scores.data(), out.data());
+      attention_one_query(q.data(), kp.view, vp.view, first_key, n_keys, h, n_heads, n_kv_heads, head_dim, 0.0625f,
+                          scores.data(), poisoned.data());
+      attention_one_query(q.data(), kt.view, vt.view, 0, n_keys - first_key, h, n_heads, n_kv_heads, head_dim, 0.0625f,
+                          scores.data(), tail.data());
+    }
+    EXPECT_EQ(0, std::memcmp(out.data(), poisoned.data(), out.size() * sizeof(float)));
+    EXPECT_LT(rel_norm(out, tail), 1e-3);  // the same keys; only the lanes of the sums differ
+  }
+}
 
 TEST(CpuOpsAttention, GroupedQueryAttentionMatchesDoubleSoftmax) {
   STRATA_SEEDED_RNG(rng);
@@ -663,7 +759,7 @@ TEST(CpuOpsAttention, GroupedQueryAttentionMatchesDoubleSoftmax) {
           std::vector<float> scores(static_cast<size_t>(n_keys));
           for (int h = 0; h < n_heads; ++h) {
             std::vector<float> before = out;
-            attention_one_query(q.data(), k.view, v.view, n_keys, h, n_heads, n_kv_heads, head_dim, scale,
+            attention_one_query(q.data(), k.view, v.view, 0, n_keys, h, n_heads, n_kv_heads, head_dim, scale,
                                 scores.data(), out.data());
             // Only head h's slice is written.
             for (size_t i = 0; i < out.size(); ++i) {

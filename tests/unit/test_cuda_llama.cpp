@@ -40,7 +40,7 @@ class CudaLlama : public ::testing::Test {
 TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
   std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
   const auto fixture = nlohmann::json::parse(in);
-  model::LlamaModel cpu_model(*file_, 2);
+  model::DecoderModel cpu_model(*file_, 2);
   auto model = gpu(64);
   CudaLlamaModel& gpu = *model;
   std::vector<int32_t> table(64);

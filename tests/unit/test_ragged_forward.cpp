@@ -1,11 +1,14 @@
 // A ragged batch (prefill chunks and decodes of several sequences, scattered blocks) gives each
-// sequence exactly the logits it gets alone: the forward is batch-invariant bit for bit.
+// sequence exactly the logits it gets alone: the forward is batch-invariant bit for bit. Run on
+// SmolLM2 (Llama) and on Gemma 3 270M, whose longest sequence here passes its 512-token window.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <memory>
 #include <random>
+#include <string>
 
 #include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/solo_sequence.h"
@@ -24,26 +27,29 @@ int32_t argmax(std::span<const float> logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
-class RaggedForward : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    file = gguf::GgufFile::open(test::default_model_path()).release();
-    llama = new LlamaModel(*file, 2);
-  }
-  static void TearDownTestSuite() {
-    delete llama;
-    delete file;
-  }
-  static inline gguf::GgufFile* file = nullptr;
-  static inline LlamaModel* llama = nullptr;
+struct RaggedCase {
+  std::string model_path;
+  std::vector<int> prompt_lengths;
 };
 
-TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
+class RaggedForward : public ::testing::TestWithParam<RaggedCase> {
+ protected:
+  void SetUp() override {
+    file = gguf::GgufFile::open(GetParam().model_path);
+    model = std::make_unique<DecoderModel>(*file, 2);
+    llama = model.get();
+  }
+  std::unique_ptr<gguf::GgufFile> file;
+  std::unique_ptr<DecoderModel> model;
+  DecoderModel* llama = nullptr;
+};
+
+TEST_P(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
   constexpr int kDecodeSteps = 3;
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> any_token(0, llama->config().vocab_size - 1);
   std::vector<Trace> traces;
-  for (int length : {1, 7, 16, 17, 40}) {
+  for (int length : GetParam().prompt_lengths) {
     Trace t;
     for (int i = 0; i < length; ++i) t.prompt.push_back(any_token(rng));
     runtime::SoloSequence alone(cpu_runner_factory(*llama), length + kDecodeSteps);
@@ -56,9 +62,9 @@ TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
   }
 
   // One shared store; each sequence gets blocks scattered over it.
-  constexpr int32_t kBlockSize = 4;
-  PagedKvStore kv(llama->config(), 64, kBlockSize);
-  std::vector<int32_t> all_blocks(64);
+  constexpr int32_t kBlockSize = 4, kBlocks = 256;
+  PagedKvStore kv(llama->config(), kBlocks, kBlockSize);
+  std::vector<int32_t> all_blocks(kBlocks);
   std::iota(all_blocks.begin(), all_blocks.end(), 0);
   std::shuffle(all_blocks.begin(), all_blocks.end(), rng);
   std::vector<std::vector<int32_t>> tables;
@@ -110,7 +116,7 @@ TEST_F(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
   }
 }
 
-TEST_F(RaggedForward, RejectsMalformedBatches) {
+TEST_P(RaggedForward, RejectsMalformedBatches) {
   PagedKvStore kv(llama->config(), 4, 4);
   std::vector<int32_t> table = {0, 1};
   std::vector<int32_t> tokens = {1, 2, 3};
@@ -121,6 +127,14 @@ TEST_F(RaggedForward, RejectsMalformedBatches) {
   EXPECT_THROW(llama->forward({{bad_token, 0, table}}, kv), std::invalid_argument);
   EXPECT_THROW(llama->forward({{tokens, llama->config().context_length - 1, table}}, kv), std::invalid_argument);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, RaggedForward,
+                         ::testing::Values(RaggedCase{test::default_model_path(), {1, 7, 16, 17, 40}},
+                                           RaggedCase{test::source_path("models/gemma-3-270m-q4_k_m.gguf"),
+                                                      {1, 7, 17, 40, 530}}),
+                         [](const ::testing::TestParamInfo<RaggedCase>& param_info) {
+                           return param_info.index == 0 ? std::string("smollm2") : std::string("gemma3");
+                         });
 
 }  // namespace
 }  // namespace strata::model

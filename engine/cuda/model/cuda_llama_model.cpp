@@ -100,6 +100,15 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.config = config;
+  // Gemma 3's block (QK-norm, post-norms, GeGLU, sliding windows) runs on the CPU only so far.
+  if (config.architecture != "llama") {
+    throw std::runtime_error("the CUDA model runs the llama architecture only, not '" + config.architecture + "' (use --device cpu)");
+  }
+  for (const auto& layer : config.layers) {
+    if (layer.rope_freq_scale != 1.0f || layer.sliding_window != 0) {
+      throw std::runtime_error("the CUDA model does not run scaled RoPE or sliding windows yet (use --device cpu)");
+    }
+  }
   s.n_blocks = n_blocks;
   s.block_size = block_size;
   const auto& c = s.config;
@@ -228,7 +237,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   const auto nt = static_cast<size_t>(step.tokens);
   const PagedAttentionShape attention{step.tokens,  c.n_heads,         c.n_kv_heads,    c.head_dim,
                                       s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
-                                      1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+                                      c.attention_scale};
   int32_t* inputs = s.ensure(s.inputs, step.total());
   float* x = s.ensure(s.x, nt * d);
   float* qkv = s.ensure(s.qkv, nt * (q_dim + 2 * kv_dim));
@@ -258,7 +267,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       uint16_t* v_cache = s.v_cache[static_cast<size_t>(li)].get();
       rms_norm(x, l.attn_norm.get(), h, tn, d, c.rms_eps, s.stream);
       s.gemm.linear(h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
-      rope_kv_write(qkv, positions, slots, k_cache, v_cache, {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_base},
+      rope_kv_write(qkv, positions, slots, k_cache, v_cache, {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.layers[static_cast<size_t>(li)].rope_base},
                     s.stream);
       paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, attn, nullptr, workspace, attention, s.stream);
       s.gemm.linear_add(attn, l.wo.get(), x, tn, q_dim, d, s.stream);

@@ -1,6 +1,6 @@
 // The Llama-family decoder on the GPU: bf16 weights (dequantized from GGUF at load, or random
 // for synthetic models), fp32 residual stream, fp16 paged KV cache in device memory, one forward
-// per ragged batch with the same contract as the CPU model (engine/model/llama_model.h).
+// per ragged batch with the same contract as the CPU model (engine/model/decoder_model.h).
 // Decode steps (one token per sequence) replay CUDA graphs captured per batch-size bucket.
 #pragma once
 
@@ -30,7 +30,7 @@ class CudaLlamaModel final : public model::ModelRunner {
   // Decode-step graphs captured so far (tests and logs).
   size_t captured_graphs() const;
 
-  // As LlamaModel::forward, with the KV cache this model owns. Returns once the step is queued
+  // As DecoderModel::forward, with the KV cache this model owns. Returns once the step is queued
   // on the GPU: the host plans what follows while it runs.
   void step(const model::ForwardBatch& batch) override;
   std::vector<float> logits() override;

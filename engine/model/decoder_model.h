@@ -1,4 +1,5 @@
-// The Llama-family decoder (SmolLM2, Llama 2/3, Mistral) on the CPU.
+// The CPU forward of decoder-only transformers: the Llama family (SmolLM2, Llama 2/3, Mistral)
+// and Gemma 3, one block whose variations are ModelConfig's features and per-layer specs.
 #pragma once
 
 #include <memory>
@@ -14,10 +15,10 @@
 
 namespace strata::model {
 
-class LlamaModel {
+class DecoderModel {
  public:
   // Weights stay in the mapped file where their type allows; `file` must outlive the model.
-  LlamaModel(const gguf::GgufFile& file, int n_threads);
+  DecoderModel(const gguf::GgufFile& file, int n_threads);
 
   const ModelConfig& config() const { return config_; }
   int n_threads() const { return pool_.size(); }
@@ -32,8 +33,14 @@ class LlamaModel {
  private:
   struct Layer {
     std::vector<float> attn_norm, ffn_norm;
+    std::vector<float> q_norm, k_norm;                 // features.qk_norm only
+    std::vector<float> post_attn_norm, post_ffn_norm;  // features.post_norms only
     cpu::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
+
+  // residual += out, out first RMS-normalized with post_norm when the architecture has one.
+  void add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,
+                        std::vector<float>& residual) const;
 
   ModelConfig config_;
   cpu::WeightMatrix token_embd_;

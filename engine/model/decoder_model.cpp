@@ -1,4 +1,4 @@
-#include "engine/model/llama_model.h"
+#include "engine/model/decoder_model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -32,7 +32,7 @@ cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, 
 
 }  // namespace
 
-LlamaModel::LlamaModel(const gguf::GgufFile& file, int n_threads)
+DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads)
     : config_(ModelConfig::from_gguf(file)), pool_(n_threads) {
   const auto& c = config_;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
@@ -46,6 +46,14 @@ LlamaModel::LlamaModel(const gguf::GgufFile& file, int n_threads)
     Layer& l = layers_[static_cast<size_t>(i)];
     l.attn_norm = load_vector(file, p + "attn_norm.weight", c.n_embd);
     l.ffn_norm = load_vector(file, p + "ffn_norm.weight", c.n_embd);
+    if (c.features.qk_norm) {
+      l.q_norm = load_vector(file, p + "attn_q_norm.weight", c.head_dim);
+      l.k_norm = load_vector(file, p + "attn_k_norm.weight", c.head_dim);
+    }
+    if (c.features.post_norms) {
+      l.post_attn_norm = load_vector(file, p + "post_attention_norm.weight", c.n_embd);
+      l.post_ffn_norm = load_vector(file, p + "post_ffw_norm.weight", c.n_embd);
+    }
     l.wq = load_matrix(file, p + "attn_q.weight", q_dim, c.n_embd);
     l.wk = load_matrix(file, p + "attn_k.weight", kv_dim, c.n_embd);
     l.wv = load_matrix(file, p + "attn_v.weight", kv_dim, c.n_embd);
@@ -56,14 +64,24 @@ LlamaModel::LlamaModel(const gguf::GgufFile& file, int n_threads)
   }
 }
 
-std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& kv) {
+std::vector<float> DecoderModel::forward(const ForwardBatch& batch, PagedKvStore& kv) {
   const auto& c = config_;
+  const auto& features = c.features;
   const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size());
   const int64_t n = static_cast<int64_t>(flat.tokens.size());
   const int64_t d = c.n_embd;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
-  const float attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const float score_scale = features.scale_queries ? 1.0f : c.attention_scale;
+  const auto rope = features.rope_pairing == RopePairing::kHalves ? cpu::rope_split_halves : cpu::rope_adjacent_pairs;
+  const auto ffn_activation = features.ffn_activation == FfnActivation::kGeluTanh ? cpu::geglu_tanh : cpu::swiglu;
+  // RMSNorm of each of `heads` heads of every token's row of `x`, in place.
+  auto norm_heads = [&](float* x, int heads, const std::vector<float>& weight) {
+    for (int64_t row = 0; row < n * heads; ++row) {
+      float* head = x + row * c.head_dim;
+      cpu::rms_norm(head, weight.data(), head, c.head_dim, c.rms_eps);
+    }
+  };
 
   std::vector<float> x(static_cast<size_t>(n * d)), h(x.size()), proj(x.size());
   std::vector<float> q(static_cast<size_t>(n * q_dim)), attn(q.size());
@@ -71,18 +89,30 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& 
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
 
   for (int64_t t = 0; t < n; ++t) token_embd_.dequantize_row(flat.tokens[static_cast<size_t>(t)], x.data() + t * d);
+  if (c.embedding_scale != 1.0f) {
+    for (float& e : x) e *= c.embedding_scale;
+  }
 
   for (int li = 0; li < c.n_layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
+    const LayerAttentionSpec& spec = c.layers[static_cast<size_t>(li)];
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.attn_norm.data(), h.data() + t * d, d, c.rms_eps);
     cpu::matmul(l.wq, h.data(), n, q.data(), scratch_, pool_);
     cpu::matmul(l.wk, h.data(), n, k.data(), scratch_, pool_);
     cpu::matmul(l.wv, h.data(), n, v.data(), scratch_, pool_);
+    if (features.qk_norm) {
+      norm_heads(q.data(), c.n_heads, l.q_norm);
+      norm_heads(k.data(), c.n_kv_heads, l.k_norm);
+    }
     for (int64_t t = 0; t < n; ++t) {
       const int32_t pos = flat.positions[static_cast<size_t>(t)];
       const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
-      cpu::rope_adjacent_pairs(q.data() + t * q_dim, c.n_heads, c.head_dim, c.rope_dim, pos, c.rope_base);
-      cpu::rope_adjacent_pairs(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, pos, c.rope_base);
+      float* qt = q.data() + t * q_dim;
+      rope(qt, c.n_heads, c.head_dim, c.rope_dim, pos, spec.rope_base, spec.rope_freq_scale);
+      rope(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, pos, spec.rope_base, spec.rope_freq_scale);
+      if (features.scale_queries) {
+        for (int64_t j = 0; j < q_dim; ++j) qt[j] *= c.attention_scale;
+      }
       uint16_t* kc = kv.k_at(li, table, pos);
       uint16_t* vc = kv.v_at(li, table, pos);
       for (int64_t j = 0; j < kv_dim; ++j) {
@@ -96,20 +126,22 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& 
         const int64_t t = item / c.n_heads;
         const int head = static_cast<int>(item % c.n_heads);
         const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
-        cpu::attention_one_query(q.data() + t * q_dim, kv.k_view(li, table), kv.v_view(li, table),
-                                 flat.positions[static_cast<size_t>(t)] + 1, head,
-                                 c.n_heads, c.n_kv_heads, c.head_dim, attn_scale, scores.data(), attn.data() + t * q_dim);
+        const int64_t n_keys = flat.positions[static_cast<size_t>(t)] + 1;
+        const int64_t first_key = spec.sliding_window > 0 ? std::max<int64_t>(0, n_keys - spec.sliding_window) : 0;
+        cpu::attention_one_query(q.data() + t * q_dim, kv.k_view(li, table), kv.v_view(li, table), first_key, n_keys,
+                                 head, c.n_heads, c.n_kv_heads, c.head_dim, score_scale, scores.data(),
+                                 attn.data() + t * q_dim);
       }
     });
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    add_block_output(proj, l.post_attn_norm, x);
 
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.ffn_norm.data(), h.data() + t * d, d, c.rms_eps);
     cpu::matmul(l.w_gate, h.data(), n, gate.data(), scratch_, pool_);
     cpu::matmul(l.w_up, h.data(), n, up.data(), scratch_, pool_);
-    cpu::swiglu(gate.data(), up.data(), gate.data(), n * c.n_ff);
+    ffn_activation(gate.data(), up.data(), gate.data(), n * c.n_ff);
     cpu::matmul(l.w_down, gate.data(), n, proj.data(), scratch_, pool_);
-    for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    add_block_output(proj, l.post_ffn_norm, x);
   }
 
   const int64_t n_out = static_cast<int64_t>(flat.output_rows.size());
@@ -120,6 +152,17 @@ std::vector<float> LlamaModel::forward(const ForwardBatch& batch, PagedKvStore& 
   std::vector<float> logits(static_cast<size_t>(n_out * c.vocab_size));
   cpu::matmul(c.tied_embeddings ? token_embd_ : output_, h.data(), n_out, logits.data(), scratch_, pool_);
   return logits;
+}
+
+void DecoderModel::add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,
+                                    std::vector<float>& residual) const {
+  const int64_t d = config_.n_embd;
+  if (!post_norm.empty()) {
+    for (size_t row = 0; row < out.size(); row += static_cast<size_t>(d)) {
+      cpu::rms_norm(out.data() + row, post_norm.data(), out.data() + row, d, config_.rms_eps);
+    }
+  }
+  for (size_t i = 0; i < residual.size(); ++i) residual[i] += out[i];
 }
 
 }  // namespace strata::model
