@@ -1,6 +1,7 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/gemm.h"
-#include "engine/cuda/kernels/small_batch_linear.cuh"
+#include "engine/cuda/kernels/single_token_linear.cuh"
+#include "engine/cuda/ops.h"
 
 namespace strata::cuda {
 
@@ -8,29 +9,15 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
 
-template <int kTokens>
-void launch_small(const uint16_t* x, const uint16_t* w, float* y, int in, int out, bool accumulate, cudaStream_t stream) {
-  const int blocks = (out + kernels::kLinearWarps - 1) / kernels::kLinearWarps;
-  kernels::small_batch_linear<kTokens><<<blocks, 32 * kernels::kLinearWarps, 0, stream>>>(
-      reinterpret_cast<const __nv_bfloat16*>(w), reinterpret_cast<const __nv_bfloat16*>(x), y, in, out, accumulate);
-}
+// The one-token GEMV applies: in % 8 == 0 (16-byte rows).
+bool single_token(int n_tokens, int in) { return n_tokens == 1 && in % 8 == 0; }
 
-// The small-batch GEMV for 1..8 tokens; false where it does not apply.
-bool small_batch(const uint16_t* x, const uint16_t* w, float* y, int n, int in, int out, bool accumulate,
-                 cudaStream_t stream) {
-  if (n < 1 || n > kernels::kMaxSmallBatch || in % 8 != 0) return false;
-  switch (n) {
-    case 1: launch_small<1>(x, w, y, in, out, accumulate, stream); break;
-    case 2: launch_small<2>(x, w, y, in, out, accumulate, stream); break;
-    case 3: launch_small<3>(x, w, y, in, out, accumulate, stream); break;
-    case 4: launch_small<4>(x, w, y, in, out, accumulate, stream); break;
-    case 5: launch_small<5>(x, w, y, in, out, accumulate, stream); break;
-    case 6: launch_small<6>(x, w, y, in, out, accumulate, stream); break;
-    case 7: launch_small<7>(x, w, y, in, out, accumulate, stream); break;
-    default: launch_small<8>(x, w, y, in, out, accumulate, stream); break;
-  }
-  check(cudaGetLastError(), "small_batch_linear");
-  return true;
+void launch_single_token(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int in, int out, bool accumulate,
+                         cudaStream_t stream) {
+  const int blocks = (out + kernels::kLinearWarps - 1) / kernels::kLinearWarps;
+  kernels::single_token_linear<<<blocks, 32 * kernels::kLinearWarps, 0, stream>>>(
+      reinterpret_cast<const __nv_bfloat16*>(w_bf16), reinterpret_cast<const __nv_bfloat16*>(x_bf16), y, in, out, accumulate);
+  check(cudaGetLastError(), "single_token_linear");
 }
 
 }  // namespace
@@ -44,9 +31,32 @@ Gemm::~Gemm() {
   if (handle_ != nullptr) cublasDestroy(handle_);
 }
 
-void Gemm::run(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
-               cudaStream_t stream) {
-  if (small_batch(x_bf16, w_bf16, y, n_tokens, in, out, beta != 0.0f, stream)) return;
+void Gemm::linear(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
+                  cudaStream_t stream) {
+  if (!single_token(n_tokens, in)) return cublas(x_bf16, w_bf16, y, n_tokens, in, out, 0.0f, stream);
+  launch_single_token(x_bf16, w_bf16, y, in, out, false, stream);
+}
+
+void Gemm::linear_add(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
+                      cudaStream_t stream) {
+  if (!single_token(n_tokens, in)) return cublas(x_bf16, w_bf16, y, n_tokens, in, out, 1.0f, stream);
+  launch_single_token(x_bf16, w_bf16, y, in, out, true, stream);
+}
+
+void Gemm::norm_linear(const float* x, const float* norm_weight, float eps, uint16_t* h, const uint16_t* w_bf16, float* y,
+                       int n_tokens, int in, int out, cudaStream_t stream) {
+  rms_norm(x, norm_weight, h, n_tokens, in, eps, stream);
+  linear(h, w_bf16, y, n_tokens, in, out, stream);
+}
+
+void Gemm::swiglu_linear_add(const float* gate_up, uint16_t* act, const uint16_t* w_bf16, float* y, int n_tokens, int in,
+                             int out, cudaStream_t stream) {
+  swiglu(gate_up, act, n_tokens, in, stream);
+  linear_add(act, w_bf16, y, n_tokens, in, out, stream);
+}
+
+void Gemm::cublas(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
+                  cudaStream_t stream) {
   check(cublasSetStream(handle_, stream), "cublasSetStream");
   check(cublasSetWorkspace(handle_, workspace_.get(), kWorkspaceBytes), "cublasSetWorkspace");
   const float alpha = 1.0f;

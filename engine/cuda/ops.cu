@@ -84,7 +84,7 @@ void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, u
   }
   const float theta_scale_log2 = -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base);
   const int stride = (s.n_heads + 2 * s.n_kv_heads) * s.head_dim;
-  kernels::rope_kv_write<<<s.tokens, 64, 0, stream>>>(qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
+  kernels::rope_kv_write<<<s.tokens, kRowThreads, 0, stream>>>(qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
                                                       stride, s.n_heads, s.n_kv_heads, s.head_dim, s.rope_dim,
                                                       theta_scale_log2);
   launched("rope_kv_write");

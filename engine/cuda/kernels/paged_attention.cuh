@@ -98,20 +98,30 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   for (int base = begin + warp * 32; base < end; base += 32 * kAttentionWarps) {
     const int key = base + lane;
     const bool valid = key < end;
+    // Cache row of this lane's key; the P.V loop below takes the others' by shuffle.
+    const int slot = valid ? table[key / a.block_size] * a.block_size + key % a.block_size : 0;
     float s[kGroup];
 #pragma unroll
     for (int h = 0; h < kGroup; ++h) s[h] = 0.0f;
     if (valid) {
-      const __half* k_row = a.k_cache + (static_cast<size_t>(table[key / a.block_size]) * a.block_size + key % a.block_size) * row + head_offset;
-#pragma unroll 2
-      for (int e = 0; e < kHeadDim; e += 8) {
-        const uint4 raw = *reinterpret_cast<const uint4*>(k_row + e);
-        const __half2* pairs = reinterpret_cast<const __half2*>(&raw);
+      const __half* k_row = a.k_cache + static_cast<size_t>(slot) * row + head_offset;
+      // Loads in batches, so several are in flight before the arithmetic needs them.
+      constexpr int kChunks = kHeadDim / 8, kBatch = kChunks < 4 ? kChunks : 4;
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const float2 kv = __half22float2(pairs[j]);
+      for (int c0 = 0; c0 < kChunks; c0 += kBatch) {
+        uint4 raw[kBatch];
 #pragma unroll
-          for (int h = 0; h < kGroup; ++h) s[h] += q_s[h][e + 2 * j] * kv.x + q_s[h][e + 2 * j + 1] * kv.y;
+        for (int b = 0; b < kBatch; ++b) raw[b] = *reinterpret_cast<const uint4*>(k_row + (c0 + b) * 8);
+#pragma unroll
+        for (int b = 0; b < kBatch; ++b) {
+          const __half2* pairs = reinterpret_cast<const __half2*>(&raw[b]);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const float2 kv = __half22float2(pairs[j]);
+            const int e = (c0 + b) * 8 + 2 * j;
+#pragma unroll
+            for (int h = 0; h < kGroup; ++h) s[h] += q_s[h][e] * kv.x + q_s[h][e + 1] * kv.y;
+          }
         }
       }
     }
@@ -128,17 +138,27 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
       m[h] = m_new;
     }
     const int n_valid = min(32, end - base);
-    for (int j = 0; j < n_valid; ++j) {
-      const int kj = base + j;
-      float v[kPerLane];
-      load_row<kHeadDim>(a.v_cache + (static_cast<size_t>(table[kj / a.block_size]) * a.block_size + kj % a.block_size) * row +
-                             head_offset + lane * kPerLane,
-                         v);
+    constexpr int kRows = kHeadDim >= 256 ? 4 : 8;  // V rows loaded per batch
+    for (int j0 = 0; j0 < n_valid; j0 += kRows) {
+      float v[kRows][kPerLane];
 #pragma unroll
-      for (int h = 0; h < kGroup; ++h) {
-        const float pj = __shfl_sync(0xffffffffu, p[h], j);
+      for (int r = 0; r < kRows; ++r) {
+        const int slot_j = __shfl_sync(0xffffffffu, slot, (j0 + r) & 31);
+        if (j0 + r < n_valid) {
+          load_row<kHeadDim>(a.v_cache + static_cast<size_t>(slot_j) * row + head_offset + lane * kPerLane, v[r]);
+        } else {
 #pragma unroll
-        for (int e = 0; e < kPerLane; ++e) acc[h][e] += pj * v[e];
+          for (int e = 0; e < kPerLane; ++e) v[r][e] = 0.0f;
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int h = 0; h < kGroup; ++h) {
+          const float pj = __shfl_sync(0xffffffffu, p[h], (j0 + r) & 31);
+#pragma unroll
+          for (int e = 0; e < kPerLane; ++e) acc[h][e] += pj * v[r][e];
+        }
       }
     }
   }

@@ -123,16 +123,21 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
                                                               float* __restrict__ work, cuda::SampledOut* __restrict__ out) {
   const cuda::SampleRowArgs r = rows[blockIdx.x];
   const float* raw = logits + static_cast<size_t>(r.logits_row) * vocab;
-  float* v = work + static_cast<size_t>(blockIdx.x) * vocab;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) v[i] = raw[i];
-  __syncthreads();
-  for (int j = threadIdx.x; j < r.adjust_count; j += blockDim.x) {
-    const sampling::TokenAdjustment a = adjustments[r.adjust_begin + j];
-    v[a.token] = sampling::adjusted_logit(raw[a.token], a, r.penalties);
+  // The adjusted row: a copy only where some token is adjusted.
+  float* adjusted = work + static_cast<size_t>(blockIdx.x) * vocab;
+  const float* v = r.adjust_count > 0 ? adjusted : raw;
+  if (r.adjust_count > 0) {
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) adjusted[i] = raw[i];
+    __syncthreads();
+    for (int j = threadIdx.x; j < r.adjust_count; j += blockDim.x) {
+      const sampling::TokenAdjustment a = adjustments[r.adjust_begin + j];
+      adjusted[a.token] = sampling::adjusted_logit(raw[a.token], a, r.penalties);
+    }
+    __syncthreads();
   }
-  __syncthreads();
 
   uint64_t best_key = 0;
+#pragma unroll 8
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) best_key = max(best_key, sampling::candidate_key(v[i], i));
   best_key = block_reduce(best_key, MaxU64{});
   const int best_id = static_cast<int>(0xffffffffu - static_cast<uint32_t>(best_key));

@@ -265,16 +265,13 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       auto& l = s.layers[static_cast<size_t>(li)];
       uint16_t* k_cache = s.k_cache[static_cast<size_t>(li)].get();
       uint16_t* v_cache = s.v_cache[static_cast<size_t>(li)].get();
-      rms_norm(x, l.attn_norm.get(), h, tn, d, c.rms_eps, s.stream);
-      s.gemm.linear(h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
-      rope_kv_write(qkv, positions, slots, k_cache, v_cache, {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.layers[static_cast<size_t>(li)].rope_base},
-                    s.stream);
+      s.gemm.norm_linear(x, l.attn_norm.get(), c.rms_eps, h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
+      rope_kv_write(qkv, positions, slots, k_cache, v_cache,
+                    {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.layers[static_cast<size_t>(li)].rope_base}, s.stream);
       paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, attn, nullptr, workspace, attention, s.stream);
       s.gemm.linear_add(attn, l.wo.get(), x, tn, q_dim, d, s.stream);
-      rms_norm(x, l.ffn_norm.get(), h, tn, d, c.rms_eps, s.stream);
-      s.gemm.linear(h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
-      swiglu(gate_up, act, tn, c.n_ff, s.stream);
-      s.gemm.linear_add(act, l.w_down.get(), x, tn, c.n_ff, d, s.stream);
+      s.gemm.norm_linear(x, l.ffn_norm.get(), c.rms_eps, h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
+      s.gemm.swiglu_linear_add(gate_up, act, l.w_down.get(), x, tn, c.n_ff, d, s.stream);
     }
     if (step.outputs == 0) return;
     const float* rows = x;
@@ -282,8 +279,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       gather_rows(x, output_rows, out_x, step.outputs, d, s.stream);
       rows = out_x;
     }
-    rms_norm(rows, s.output_norm.get(), h, step.outputs, d, c.rms_eps, s.stream);
-    s.gemm.linear(h, c.tied_embeddings ? s.token_embd.get() : s.output.get(), logits, step.outputs, d, c.vocab_size, s.stream);
+    s.gemm.norm_linear(rows, s.output_norm.get(), c.rms_eps, h, c.tied_embeddings ? s.token_embd.get() : s.output.get(), logits,
+                       step.outputs, d, c.vocab_size, s.stream);
   };
   if (bucket > 0) {
     s.graphs.launch(static_cast<uint64_t>(bucket) | (static_cast<uint64_t>(step.table_width) << 32), s.stream, record);
