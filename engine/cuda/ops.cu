@@ -8,6 +8,7 @@
 #include "engine/cuda/kernels/elementwise.cuh"
 #include "engine/cuda/kernels/fill.cuh"
 #include "engine/cuda/kernels/paged_attention.cuh"
+#include "engine/cuda/kernels/prefill_attention.cuh"
 #include "engine/cuda/kernels/rms_norm.cuh"
 #include "engine/cuda/kernels/rope_kv_write.cuh"
 #include "engine/cuda/kernels/sampling.cuh"
@@ -103,8 +104,8 @@ size_t paged_attention_workspace(const PagedAttentionShape& s) {
 
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
-                     uint16_t* out_bf16, float* lse, float* workspace, const PagedAttentionShape& s,
-                     cudaStream_t stream) {
+                     const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
+                     const PagedAttentionShape& s, cudaStream_t stream) {
   if (s.tokens <= 0) return;
   if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("paged_attention: n_heads % n_kv_heads != 0");
   if (s.tokens > 65535) throw std::invalid_argument("paged_attention: more than 65535 query tokens");
@@ -114,10 +115,10 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
   float* partial_lse = splits > 1 ? workspace + static_cast<size_t>(s.tokens) * s.n_heads * splits * s.head_dim : nullptr;
   const kernels::PagedAttentionArgs args{q,           as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
                                          block_tables, token_table,           token_keys,
-                                         as<__nv_bfloat16>(out_bf16), lse,    partial_out,
-                                         partial_lse,  s.q_stride,            s.n_heads,
-                                         s.n_kv_heads, s.block_size,          s.table_stride,
-                                         s.scale};
+                                         token_list,   as<__nv_bfloat16>(out_bf16), lse,
+                                         partial_out,  partial_lse,           s.q_stride,
+                                         s.n_heads,    s.n_kv_heads,          s.block_size,
+                                         s.table_stride, s.scale};
   switch (s.head_dim) {
     case 64: launch_attention<64>(args, s, splits, stream); break;
     case 128: launch_attention<128>(args, s, splits, stream); break;
@@ -127,7 +128,7 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
   launched("paged_attention");
   if (splits > 1) {
     kernels::merge_splits<<<dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream>>>(
-        partial_out, partial_lse, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
+        partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
     launched("merge_splits");
   }
 }
@@ -137,6 +138,35 @@ void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int 
   if (n_rows <= 0) return;
   kernels::sample_rows<<<n_rows, kernels::kSampleThreads, 0, stream>>>(logits, vocab, rows, adjustments, work, out);
   launched("sample_rows");
+}
+
+template <int kHeadDim>
+void launch_prefill(const kernels::PrefillAttentionArgs& args, int n_tiles, int n_heads, cudaStream_t stream) {
+  constexpr size_t shared = kernels::prefill_shared_bytes<kHeadDim>();
+  check(cudaFuncSetAttribute(kernels::prefill_attention<kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(shared)),
+        "prefill_attention shared memory");
+  kernels::prefill_attention<kHeadDim><<<dim3(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_heads)),
+                                         32 * kernels::kPrefillWarps, shared, stream>>>(args);
+}
+
+void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
+                       const int32_t* block_tables, const PrefillTile* tiles, int n_tiles, uint16_t* out_bf16, float* lse,
+                       const PagedAttentionShape& s, cudaStream_t stream) {
+  if (n_tiles <= 0) return;
+  if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("prefill_attention: n_heads % n_kv_heads != 0");
+  const kernels::PrefillAttentionArgs args{q,          as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
+                                           block_tables, tiles,                 as<__nv_bfloat16>(out_bf16),
+                                           lse,        s.q_stride,              s.n_heads,
+                                           s.n_kv_heads, s.block_size,          s.table_stride,
+                                           s.scale};
+  switch (s.head_dim) {
+    case 64: launch_prefill<64>(args, n_tiles, s.n_heads, stream); break;
+    case 128: launch_prefill<128>(args, n_tiles, s.n_heads, stream); break;
+    case 256: launch_prefill<256>(args, n_tiles, s.n_heads, stream); break;
+    default: throw std::invalid_argument("prefill_attention: unsupported head_dim " + std::to_string(s.head_dim));
+  }
+  launched("prefill_attention");
 }
 
 void fill_uniform_bf16(uint16_t* out_bf16, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "engine/cuda/prefill_tile.h"
 #include "engine/cuda/sample_args.h"
 
 namespace strata::cuda {
@@ -34,7 +35,8 @@ void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, u
                    uint16_t* v_cache_fp16, const RopeKvWriteShape& shape, cudaStream_t stream);
 
 struct PagedAttentionShape {
-  int tokens, n_heads, n_kv_heads, head_dim, block_size;
+  int tokens;  // query tokens: the length of token_list, or all tokens 0..tokens-1 without one
+  int n_heads, n_kv_heads, head_dim, block_size;
   int q_stride;      // floats from one token's q to the next
   int table_stride;  // ints from one block-table row to the next
   int max_keys;      // at least every token_keys[t]: sizes the split-KV grid
@@ -44,13 +46,18 @@ struct PagedAttentionShape {
 int attention_splits(int max_keys);
 // Floats of workspace paged_attention needs for `shape` (0 with one split).
 size_t paged_attention_workspace(const PagedAttentionShape& shape);
-// Causal attention of each query token over its first token_keys[t] cached keys, through block
-// table row token_table[t]. head_dim 64, 128 or 256; up to 8 query heads per KV head; lse may be
-// null.
+// Causal attention of each query token (token_list[i], or i without a list) over its first
+// token_keys[t] cached keys, through block table row token_table[t]: split-KV on CUDA cores, for
+// decode tokens. head_dim 64, 128 or 256; up to 8 query heads per KV head; lse may be null.
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
-                     uint16_t* out_bf16, float* lse, float* workspace, const PagedAttentionShape& shape,
-                     cudaStream_t stream);
+                     const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
+                     const PagedAttentionShape& shape, cudaStream_t stream);
+// The same attention for the query tokens of prefill tiles, on tensor cores (shape.tokens and
+// max_keys unused). head_dim 64, 128 or 256.
+void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
+                       const int32_t* block_tables, const PrefillTile* tiles, int n_tiles, uint16_t* out_bf16, float* lse,
+                       const PagedAttentionShape& shape, cudaStream_t stream);
 
 // One token per row (engine/sampling/sample_row.h's definition) from rows of `logits`
 // ([any x vocab]); work: n_rows x vocab floats of scratch.

@@ -209,36 +209,89 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
         }
         SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " heads " + std::to_string(n_heads) + "/" +
                      std::to_string(n_kv_heads) + " block " + std::to_string(block_size));
-        // All tokens together (18 splits), then the first 9 (2 splits), then the first 7 (one).
+        DeviceArray<float> d_q(q);
+        DeviceArray<uint16_t> d_k(k_cache), d_v(v_cache);
+        DeviceArray<int32_t> d_tables(tables), d_table(token_table), d_keys(token_keys);
+        auto check_lse = [&](const std::vector<float>& lse, const std::vector<int32_t>& rows) {
+          for (int32_t t : rows) {
+            for (int h = 0; h < n_heads; ++h) {
+              const double want = expected_lse[t * n_heads + h];
+              ASSERT_NEAR(lse[t * n_heads + h], want, 1e-3 * (1.0 + std::abs(want))) << "token " << t << " head " << h;
+            }
+          }
+        };
+        std::vector<int32_t> all_rows(tokens);
+        std::iota(all_rows.begin(), all_rows.end(), 0);
+        // Split-KV: all tokens together (18 splits), then the first 9 (2 splits), then the first 7
+        // (one); each token's bits must not change.
         std::vector<std::vector<uint16_t>> outputs;
         for (int n_tokens : {tokens, 9, 7}) {
           const int max_keys = *std::max_element(token_keys.begin(), token_keys.begin() + n_tokens);
           const PagedAttentionShape shape{n_tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, max_keys, scale};
-          DeviceArray<float> d_q(q), d_lse(static_cast<size_t>(n_tokens) * n_heads),
-              d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
-          DeviceArray<uint16_t> d_k(k_cache), d_v(v_cache), d_out(static_cast<size_t>(n_tokens) * n_heads * head_dim);
-          DeviceArray<int32_t> d_tables(tables), d_table(token_table), d_keys(token_keys);
+          DeviceArray<float> d_lse(static_cast<size_t>(tokens) * n_heads), d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
+          DeviceArray<uint16_t> d_out(static_cast<size_t>(tokens) * n_heads * head_dim);
           d_out.poison();
           d_lse.poison();
-          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), d_out.get(),
+          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_out.get(),
                           d_lse.get(), d_workspace.get(), shape, nullptr);
           sync();
-          outputs.push_back(d_out.download());
-          const auto lse = d_lse.download();
-          for (size_t i = 0; i < lse.size(); ++i) ASSERT_NEAR(lse[i], expected_lse[i], 1e-3 * (1.0 + std::abs(expected_lse[i])));
+          auto out = d_out.download();
+          out.resize(static_cast<size_t>(n_tokens) * n_heads * head_dim);
+          outputs.push_back(out);
+          check_lse(d_lse.download(), std::vector<int32_t>(all_rows.begin(), all_rows.begin() + n_tokens));
         }
         EXPECT_LT(relative_error(from_bf16(outputs[0]), expected), 1e-2);
         EXPECT_TRUE(std::equal(outputs[1].begin(), outputs[1].end(), outputs[0].begin()));
         EXPECT_TRUE(std::equal(outputs[2].begin(), outputs[2].end(), outputs[0].begin()));
+
+        // A token list (every other token) serves exactly those, with the same bits.
+        std::vector<int32_t> listed;
+        for (int t = 0; t < tokens; t += 2) listed.push_back(t);
+        {
+          const PagedAttentionShape shape{static_cast<int>(listed.size()), n_heads, n_kv_heads, head_dim, block_size, q_stride,
+                                          max_blocks, longest, scale};
+          DeviceArray<float> d_lse(static_cast<size_t>(tokens) * n_heads), d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
+          DeviceArray<uint16_t> d_out(static_cast<size_t>(tokens) * n_heads * head_dim);
+          DeviceArray<int32_t> d_listed(listed);
+          d_out.poison();
+          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), d_listed.get(),
+                          d_out.get(), d_lse.get(), d_workspace.get(), shape, nullptr);
+          sync();
+          const auto out = d_out.download();
+          const size_t per_token = static_cast<size_t>(n_heads) * head_dim;
+          for (int32_t t : listed) {
+            EXPECT_TRUE(std::equal(out.begin() + t * per_token, out.begin() + (t + 1) * per_token, outputs[0].begin() + t * per_token));
+          }
+          check_lse(d_lse.download(), listed);
+        }
+
+        // Tensor cores: each sequence's queries as prefill tiles.
+        {
+          std::vector<PrefillTile> tiles;
+          for (int t = 0; t < tokens;) {
+            int n = 1;
+            while (t + n < tokens && token_table[t + n] == token_table[t]) ++n;
+            append_prefill_tiles(token_table[t], t, token_keys[t] - 1, n, tiles);
+            t += n;
+          }
+          const PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
+          DeviceArray<float> d_lse(static_cast<size_t>(tokens) * n_heads);
+          DeviceArray<uint16_t> d_out(static_cast<size_t>(tokens) * n_heads * head_dim);
+          DeviceArray<PrefillTile> d_tiles(tiles);
+          d_out.poison();
+          d_lse.poison();
+          prefill_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_tiles.get(), static_cast<int>(tiles.size()),
+                            d_out.get(), d_lse.get(), shape, nullptr);
+          sync();
+          // fp16 q, scores and probabilities on tensor cores: a little looser than the CUDA-core path.
+          EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 2e-2);
+          check_lse(d_lse.download(), all_rows);
+        }
       }
     }
   }
 }
 
-// The GPU sampler against the host reference (same definition): same picks and logprobs for
-// every kind of row, over logits with ties, at two vocabulary sizes.
-// The fused inputs (RMSNorm, SwiGLU) of the one-token GEMV and their unfused twins for more
-// tokens, against the CPU ops and a double-precision product.
 TEST_F(CudaOps, NormAndSwigluLinearsMatchTheCpu) {
   SCOPED_TRACE(seed_);
   const int in = 576, out = 136;

@@ -33,10 +33,11 @@ struct PagedAttentionArgs {
   const int* block_tables;    // [rows x table_stride]
   const int* token_table;     // block-table row of each query token
   const int* token_keys;      // keys each token attends to (its position + 1)
+  const int* token_list;      // the query tokens this launch serves (grid.y indexes it), or null: all
   __nv_bfloat16* out;         // [tokens x n_heads x head_dim]
   float* lse;                 // [tokens x n_heads] log-sum-exp of the scaled scores, or null
-  float* partial_out;         // [tokens x n_heads x splits x head_dim] when splits > 1
-  float* partial_lse;         // [tokens x n_heads x splits] when splits > 1
+  float* partial_out;         // [listed tokens x n_heads x splits x head_dim] when splits > 1
+  float* partial_lse;         // [listed tokens x n_heads x splits] when splits > 1
   int q_stride, n_heads, n_kv_heads, block_size, table_stride;
   float scale;
 };
@@ -68,7 +69,8 @@ template <int kHeadDim, int kGroup>
 __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAttentionArgs a) {
   static_assert(kHeadDim % 64 == 0, "head_dim must be a multiple of 64");
   constexpr int kPerLane = kHeadDim / 32;
-  const int kv_head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+  const int kv_head = blockIdx.x, split = blockIdx.z, splits = gridDim.z;
+  const int t = a.token_list != nullptr ? a.token_list[blockIdx.y] : blockIdx.y;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = a.n_heads / a.n_kv_heads;
   const int n_keys = a.token_keys[t];
@@ -194,7 +196,7 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
       a.out[q_row * kHeadDim + d] = __float2bfloat16(sum / l_all);
       if (a.lse != nullptr && d == 0) a.lse[q_row] = lse;
     } else {
-      const size_t part = q_row * splits + split;
+      const size_t part = (static_cast<size_t>(blockIdx.y) * a.n_heads + kv_head * group + h) * splits + split;
       a.partial_out[part * kHeadDim + d] = l_all > 0.0f ? sum / l_all : 0.0f;
       if (d == 0) a.partial_lse[part] = lse;
     }
@@ -204,10 +206,12 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
 // Combines the splits of each (token, head): one block per (head, token), one thread per
 // dimension.
 __global__ void merge_splits(const float* __restrict__ partial_out, const float* __restrict__ partial_lse,
-                             __nv_bfloat16* __restrict__ out, float* __restrict__ lse, int n_heads, int splits,
-                             int head_dim) {
-  const size_t q_row = static_cast<size_t>(blockIdx.y) * n_heads + blockIdx.x;
-  const float* lses = partial_lse + q_row * splits;
+                             const int* __restrict__ token_list, __nv_bfloat16* __restrict__ out, float* __restrict__ lse,
+                             int n_heads, int splits, int head_dim) {
+  const int t = token_list != nullptr ? token_list[blockIdx.y] : blockIdx.y;
+  const size_t q_row = static_cast<size_t>(t) * n_heads + blockIdx.x;
+  const size_t part_row = static_cast<size_t>(blockIdx.y) * n_heads + blockIdx.x;
+  const float* lses = partial_lse + part_row * splits;
   float m = -INFINITY;
   for (int s = 0; s < splits; ++s) m = fmaxf(m, lses[s]);
   float total = 0.0f, sum = 0.0f;
@@ -215,7 +219,7 @@ __global__ void merge_splits(const float* __restrict__ partial_out, const float*
     if (lses[s] == -INFINITY) continue;
     const float w = __expf(lses[s] - m);
     total += w;
-    sum += w * partial_out[(q_row * splits + s) * head_dim + threadIdx.x];
+    sum += w * partial_out[(part_row * splits + s) * head_dim + threadIdx.x];
   }
   out[q_row * head_dim + threadIdx.x] = __float2bfloat16(sum / total);
   if (lse != nullptr && threadIdx.x == 0) lse[q_row] = m + logf(total);

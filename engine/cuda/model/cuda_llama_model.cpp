@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -39,6 +40,9 @@ struct StepShape {
   int table_width = 0;     // entries per row
   int max_keys = 0;        // keys of the token that sees the most (a bound, for a graph)
   bool all_outputs = false;  // every token is an output row, in order (no gather)
+  int prefill_tiles = 0;   // tensor-core attention tiles (sequences with more than one new token)
+  int listed_decodes = 0;  // tokens of one-token sequences, listed for the split-KV attention
+                           // (0 in a graph step: there every token is one, and none is listed)
 
   // Offsets (int32 elements) of the inputs packed into one buffer.
   size_t positions() const { return static_cast<size_t>(tokens); }
@@ -47,7 +51,9 @@ struct StepShape {
   size_t keys() const { return 4 * static_cast<size_t>(tokens); }
   size_t output_rows() const { return 5 * static_cast<size_t>(tokens); }
   size_t tables() const { return output_rows() + static_cast<size_t>(outputs); }
-  size_t total() const { return tables() + static_cast<size_t>(table_rows) * table_width; }
+  size_t tiles() const { return tables() + static_cast<size_t>(table_rows) * table_width; }
+  size_t decode_list() const { return tiles() + 4 * static_cast<size_t>(prefill_tiles); }
+  size_t total() const { return decode_list() + static_cast<size_t>(listed_decodes); }
 };
 
 }  // namespace
@@ -199,6 +205,23 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   step.table_width = bucket > 0 ? pow2_at_least(max_blocks, 8) : max_blocks;
   step.all_outputs = decode;
   step.max_keys = bucket > 0 ? step.table_width * s.block_size : flat.longest;
+  // Outside graphs: prefill tiles aligned to absolute positions, and the one-token sequences.
+  std::vector<PrefillTile> tiles;
+  std::vector<int32_t> decode_list;
+  if (bucket == 0) {
+    int32_t first = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const auto n_i = static_cast<int32_t>(batch[i].tokens.size());
+      if (n_i == 1) {
+        decode_list.push_back(first);
+      } else {
+        append_prefill_tiles(static_cast<int32_t>(i), first, batch[i].start_pos, n_i, tiles);
+      }
+      first += n_i;
+    }
+  }
+  step.prefill_tiles = static_cast<int>(tiles.size());
+  step.listed_decodes = static_cast<int>(decode_list.size());
 
   check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
   int32_t* in = s.staging.reserve(step.total());
@@ -222,6 +245,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   for (int i = 0; i < step.outputs; ++i) {
     in[step.output_rows() + static_cast<size_t>(i)] = i < n_out ? static_cast<int32_t>(flat.output_rows[static_cast<size_t>(i)]) : i;
   }
+  std::memcpy(in + step.tiles(), tiles.data(), tiles.size() * sizeof(PrefillTile));
+  std::copy(decode_list.begin(), decode_list.end(), in + step.decode_list());
   for (int r = 0; r < step.table_rows; ++r) {
     int32_t* row = in + step.tables() + static_cast<size_t>(r) * step.table_width;
     std::fill(row, row + step.table_width, s.scratch_block());
@@ -235,7 +260,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
 
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
-  const PagedAttentionShape attention{step.tokens,  c.n_heads,         c.n_kv_heads,    c.head_dim,
+  const int decodes = bucket > 0 ? step.tokens : step.listed_decodes;
+  const PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
                                       s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
                                       c.attention_scale};
   int32_t* inputs = s.ensure(s.inputs, step.total());
@@ -258,6 +284,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   const int32_t* keys = inputs + step.keys();
   const int32_t* output_rows = inputs + step.output_rows();
   const int32_t* tables = inputs + step.tables();
+  const auto* prefill_tiles = reinterpret_cast<const PrefillTile*>(inputs + step.tiles());
+  const int32_t* listed = bucket > 0 ? nullptr : inputs + step.decode_list();
   const int tn = step.tokens;
   auto record = [&] {
     embed(s.token_embd.get(), tokens, x, tn, d, s.stream);
@@ -268,7 +296,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       s.gemm.norm_linear(x, l.attn_norm.get(), c.rms_eps, h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
       rope_kv_write(qkv, positions, slots, k_cache, v_cache,
                     {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.layers[static_cast<size_t>(li)].rope_base}, s.stream);
-      paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, attn, nullptr, workspace, attention, s.stream);
+      paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, attention, s.stream);
+      prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, attention, s.stream);
       s.gemm.linear_add(attn, l.wo.get(), x, tn, q_dim, d, s.stream);
       s.gemm.norm_linear(x, l.ffn_norm.get(), c.rms_eps, h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
       s.gemm.swiglu_linear_add(gate_up, act, l.w_down.get(), x, tn, c.n_ff, d, s.stream);
