@@ -15,8 +15,9 @@ bool single_token(int n_tokens, int in) { return n_tokens == 1 && in % 8 == 0; }
 void launch_single_token(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int in, int out, bool accumulate,
                          cudaStream_t stream) {
   const int blocks = (out + kernels::kLinearWarps - 1) / kernels::kLinearWarps;
-  kernels::single_token_linear<<<blocks, 32 * kernels::kLinearWarps, 0, stream>>>(
-      reinterpret_cast<const __nv_bfloat16*>(w_bf16), reinterpret_cast<const __nv_bfloat16*>(x_bf16), y, in, out, accumulate);
+  kernels::launch_dependent(kernels::single_token_linear, blocks, 32 * kernels::kLinearWarps, 0, stream,
+                            reinterpret_cast<const __nv_bfloat16*>(w_bf16), reinterpret_cast<const __nv_bfloat16*>(x_bf16), y, in,
+                            out, accumulate);
   check(cudaGetLastError(), "single_token_linear");
 }
 

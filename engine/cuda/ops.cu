@@ -18,6 +18,7 @@ namespace strata::cuda {
 namespace {
 
 constexpr int kRowThreads = 256;
+constexpr int kRopeThreads = 1024;  // a thread per (head, pair) at decode, up to 8B-sized models
 
 template <typename T>
 T* as(uint16_t* p) {
@@ -38,13 +39,13 @@ void launch_attention(const kernels::PagedAttentionArgs& args, const PagedAttent
   const int threads = 32 * kernels::kAttentionWarps;
   const int group = s.n_heads / s.n_kv_heads;
   if (group == 1) {
-    kernels::paged_attention<kHeadDim, 1><<<grid, threads, 0, stream>>>(args);
+    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 1>, grid, threads, 0, stream, args);
   } else if (group == 2) {
-    kernels::paged_attention<kHeadDim, 2><<<grid, threads, 0, stream>>>(args);
+    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 2>, grid, threads, 0, stream, args);
   } else if (group <= 4) {
-    kernels::paged_attention<kHeadDim, 4><<<grid, threads, 0, stream>>>(args);
+    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 4>, grid, threads, 0, stream, args);
   } else if (group <= 8) {
-    kernels::paged_attention<kHeadDim, 8><<<grid, threads, 0, stream>>>(args);
+    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 8>, grid, threads, 0, stream, args);
   } else {
     throw std::invalid_argument("paged_attention: more than 8 query heads per KV head");
   }
@@ -54,26 +55,27 @@ void launch_attention(const kernels::PagedAttentionArgs& args, const PagedAttent
 
 void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream) {
   if (tokens <= 0) return;
-  kernels::rms_norm<<<tokens, kRowThreads, 0, stream>>>(x, weight, as<__nv_bfloat16>(out_bf16), dim, eps);
+  kernels::launch_dependent(kernels::rms_norm, tokens, kernels::kNormThreads, 0, stream, x, weight, as<__nv_bfloat16>(out_bf16), dim, eps);
   launched("rms_norm");
 }
 
 void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, cudaStream_t stream) {
   if (n_tokens <= 0) return;
-  kernels::embed<<<n_tokens, kRowThreads, 0, stream>>>(as<__nv_bfloat16>(table_bf16), tokens, hidden, dim);
+  kernels::launch_dependent(kernels::embed, n_tokens, kRowThreads, 0, stream, as<__nv_bfloat16>(table_bf16), tokens, hidden, dim);
   launched("embed");
 }
 
 void gather_rows(const float* src, const int32_t* rows, float* dst, int n_rows, int dim, cudaStream_t stream) {
   if (n_rows <= 0) return;
-  kernels::gather_rows<<<n_rows, kRowThreads, 0, stream>>>(src, rows, dst, dim);
+  kernels::launch_dependent(kernels::gather_rows, n_rows, kRowThreads, 0, stream, src, rows, dst, dim);
   launched("gather_rows");
 }
 
 void swiglu(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(tokens) * n_ff;
   if (n <= 0) return;
-  kernels::swiglu<<<grid_for(n), kRowThreads, 0, stream>>>(gate_up, as<__nv_bfloat16>(out_bf16), static_cast<size_t>(n), n_ff);
+  kernels::launch_dependent(kernels::swiglu, grid_for(n), kRowThreads, 0, stream, gate_up, as<__nv_bfloat16>(out_bf16),
+                            static_cast<size_t>(n), n_ff);
   launched("swiglu");
 }
 
@@ -85,7 +87,7 @@ void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, u
   }
   const float theta_scale_log2 = -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base);
   const int stride = (s.n_heads + 2 * s.n_kv_heads) * s.head_dim;
-  kernels::rope_kv_write<<<s.tokens, kRowThreads, 0, stream>>>(qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
+  kernels::launch_dependent(kernels::rope_kv_write, s.tokens, kRopeThreads, 0, stream, qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
                                                       stride, s.n_heads, s.n_kv_heads, s.head_dim, s.rope_dim,
                                                       theta_scale_log2);
   launched("rope_kv_write");
@@ -127,8 +129,8 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
   }
   launched("paged_attention");
   if (splits > 1) {
-    kernels::merge_splits<<<dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream>>>(
-        partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
+    kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream,
+                              partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
     launched("merge_splits");
   }
 }
@@ -136,7 +138,8 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
 void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int n_rows,
                  const sampling::TokenAdjustment* adjustments, float* work, SampledOut* out, cudaStream_t stream) {
   if (n_rows <= 0) return;
-  kernels::sample_rows<<<n_rows, kernels::kSampleThreads, 0, stream>>>(logits, vocab, rows, adjustments, work, out);
+  kernels::launch_dependent(kernels::sample_rows, n_rows, kernels::kSampleThreads, 0, stream, logits, vocab, rows, adjustments, work,
+                            out);
   launched("sample_rows");
 }
 
@@ -146,8 +149,8 @@ void launch_prefill(const kernels::PrefillAttentionArgs& args, int n_tiles, int 
   check(cudaFuncSetAttribute(kernels::prefill_attention<kHeadDim>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(shared)),
         "prefill_attention shared memory");
-  kernels::prefill_attention<kHeadDim><<<dim3(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_heads)),
-                                         32 * kernels::kPrefillWarps, shared, stream>>>(args);
+  kernels::launch_dependent(kernels::prefill_attention<kHeadDim>, dim3(static_cast<unsigned>(n_tiles), static_cast<unsigned>(n_heads)),
+                            32 * kernels::kPrefillWarps, shared, stream, args);
 }
 
 void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,

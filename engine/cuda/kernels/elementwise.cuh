@@ -3,11 +3,14 @@
 
 #include <cuda_bf16.h>
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 // hidden[t] = float(table[tokens[t]]): one block per token.
 __global__ void embed(const __nv_bfloat16* __restrict__ table, const int* __restrict__ tokens, float* __restrict__ hidden,
                       int dim) {
+  wait_for_inputs();
   const __nv_bfloat16* row = table + static_cast<size_t>(tokens[blockIdx.x]) * dim;
   float* out = hidden + static_cast<size_t>(blockIdx.x) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]);
@@ -16,6 +19,7 @@ __global__ void embed(const __nv_bfloat16* __restrict__ table, const int* __rest
 // out[t][j] = bf16(silu(gate_up[t][j]) * gate_up[t][n_ff + j]) over tokens x n_ff: the fused
 // gate/up projection puts each token's gate row before its up row.
 __global__ void swiglu(const float* __restrict__ gate_up, __nv_bfloat16* __restrict__ out, size_t n, int n_ff) {
+  wait_for_inputs();
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x) {
     const size_t t = i / n_ff, j = i % n_ff;
@@ -26,6 +30,7 @@ __global__ void swiglu(const float* __restrict__ gate_up, __nv_bfloat16* __restr
 
 // dst[i] = src[rows[i]] for rows of dim floats: one block per gathered row.
 __global__ void gather_rows(const float* __restrict__ src, const int* __restrict__ rows, float* __restrict__ dst, int dim) {
+  wait_for_inputs();
   const float* from = src + static_cast<size_t>(rows[blockIdx.x]) * dim;
   float* to = dst + static_cast<size_t>(blockIdx.x) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) to[i] = from[i];

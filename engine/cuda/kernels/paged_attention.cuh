@@ -15,6 +15,8 @@
 
 #include "engine/cuda/kernels/reduce.cuh"
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 constexpr int kAttentionWarps = 4;
@@ -67,6 +69,7 @@ __device__ inline void load_row(const __half* p, float (&v)[kHeadDim / 32]) {
 // model's group are computed on zero queries and dropped).
 template <int kHeadDim, int kGroup>
 __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAttentionArgs a) {
+  wait_for_inputs();
   static_assert(kHeadDim % 64 == 0, "head_dim must be a multiple of 64");
   constexpr int kPerLane = kHeadDim / 32;
   const int kv_head = blockIdx.x, split = blockIdx.z, splits = gridDim.z;
@@ -208,6 +211,7 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
 __global__ void merge_splits(const float* __restrict__ partial_out, const float* __restrict__ partial_lse,
                              const int* __restrict__ token_list, __nv_bfloat16* __restrict__ out, float* __restrict__ lse,
                              int n_heads, int splits, int head_dim) {
+  wait_for_inputs();
   const int t = token_list != nullptr ? token_list[blockIdx.y] : blockIdx.y;
   const size_t q_row = static_cast<size_t>(t) * n_heads + blockIdx.x;
   const size_t part_row = static_cast<size_t>(blockIdx.y) * n_heads + blockIdx.x;

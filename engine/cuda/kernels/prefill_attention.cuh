@@ -13,6 +13,8 @@
 
 #include "engine/cuda/prefill_tile.h"
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 constexpr int kPrefillWarps = 4;
@@ -42,6 +44,7 @@ constexpr size_t prefill_shared_bytes() {
 
 template <int kHeadDim>
 __global__ void __launch_bounds__(32 * kPrefillWarps) prefill_attention(PrefillAttentionArgs a) {
+  wait_for_inputs();
   using namespace nvcuda;
   constexpr int kT = kPrefillTileTokens, kQk = kHeadDim + 8, kS = kKeyStep + 4, kP = kKeyStep + 8, kO = kHeadDim + 4;
   extern __shared__ uint4 shared_raw[];

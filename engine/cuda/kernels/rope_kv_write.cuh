@@ -3,6 +3,8 @@
 
 #include <cuda_fp16.h>
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 // One block per token, one thread per (head, pair) of q, k and v: every load independent of
@@ -12,6 +14,7 @@ namespace strata::cuda::kernels {
 __global__ void rope_kv_write(float* __restrict__ qkv, const int* __restrict__ positions, const int* __restrict__ slots,
                               __half* __restrict__ k_cache, __half* __restrict__ v_cache, int qkv_stride, int n_heads,
                               int n_kv_heads, int head_dim, int rope_dim, float theta_scale_log2) {
+  wait_for_inputs();
   const int t = blockIdx.x;
   const float pos = static_cast<float>(positions[t]);
   const int pairs = head_dim / 2;

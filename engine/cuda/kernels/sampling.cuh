@@ -10,6 +10,8 @@
 #include "engine/cuda/sample_args.h"
 #include "engine/sampling/sampling_math.h"
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 constexpr int kSampleThreads = 1024;
@@ -121,6 +123,7 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
                                                               const cuda::SampleRowArgs* __restrict__ rows,
                                                               const sampling::TokenAdjustment* __restrict__ adjustments,
                                                               float* __restrict__ work, cuda::SampledOut* __restrict__ out) {
+  wait_for_inputs();
   const cuda::SampleRowArgs r = rows[blockIdx.x];
   const float* raw = logits + static_cast<size_t>(r.logits_row) * vocab;
   // The adjusted row: a copy only where some token is adjusted.

@@ -12,6 +12,8 @@
 
 #include "engine/cuda/kernels/reduce.cuh"
 
+#include "engine/cuda/kernels/dependent_launch.cuh"
+
 namespace strata::cuda::kernels {
 
 constexpr int kLinearWarps = 8;
@@ -31,6 +33,7 @@ __global__ void __launch_bounds__(32 * kLinearWarps) single_token_linear(const _
                                                                           const __nv_bfloat16* __restrict__ x,
                                                                           float* __restrict__ y, int in, int out,
                                                                           bool accumulate) {
+  wait_for_inputs();
   const int lane = threadIdx.x % 32;
   const int row = blockIdx.x * kLinearWarps + threadIdx.x / 32;
   if (row >= out) return;
