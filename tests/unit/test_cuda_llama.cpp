@@ -8,15 +8,18 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/common/half.h"
 #include "engine/cuda/device.h"
 #include "engine/cuda/model/cuda_llama_model.h"
 #include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/loaded_model.h"
 #include "engine/runtime/solo_sequence.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/gguf_builder.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata::cuda {
@@ -156,6 +159,123 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
               total);
   EXPECT_EQ(agree, total);
   EXPECT_LT(max_diff, 0.5);
+}
+
+// A tiny random Llama written as a GGUF with F32 tensors whose values are bf16 numbers, so the
+// CPU forward (F32 weights) and the GPU forward (bf16 weights) hold the same weights. They still
+// round differently (the GPU feeds bf16 activations to its GEMMs), so greedy runs can part where
+// two logits nearly tie.
+std::string tiny_llama_file(uint32_t seed) {
+  const uint64_t d = 128, ff = 256, vocab = 512, kv = 64, layers = 2;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  struct Tensor {
+    std::string name;
+    std::vector<uint64_t> dims;  // cols, rows
+    float scale;
+  };
+  std::vector<Tensor> tensors = {{"token_embd.weight", {d, vocab}, 1.0f},
+                                 {"output_norm.weight", {d}, 0.0f},
+                                 {"output.weight", {d, vocab}, 6.0f / std::sqrt(static_cast<float>(d))}};
+  for (uint64_t l = 0; l < layers; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const float in_d = 1.7f / std::sqrt(static_cast<float>(d)), in_ff = 1.7f / std::sqrt(static_cast<float>(ff));
+    tensors.push_back({p + "attn_norm.weight", {d}, 0.0f});
+    tensors.push_back({p + "ffn_norm.weight", {d}, 0.0f});
+    tensors.push_back({p + "attn_q.weight", {d, d}, in_d});
+    tensors.push_back({p + "attn_k.weight", {d, kv}, in_d});
+    tensors.push_back({p + "attn_v.weight", {d, kv}, in_d});
+    tensors.push_back({p + "attn_output.weight", {d, d}, in_d});
+    tensors.push_back({p + "ffn_gate.weight", {d, ff}, in_d});
+    tensors.push_back({p + "ffn_up.weight", {d, ff}, in_d});
+    tensors.push_back({p + "ffn_down.weight", {ff, d}, in_ff});
+  }
+  test::GgufBuilder b;
+  b.header(tensors.size(), 8)
+      .kv_str("general.architecture", "llama")
+      .kv_u32("llama.block_count", layers)
+      .kv_u32("llama.embedding_length", d)
+      .kv_u32("llama.feed_forward_length", ff)
+      .kv_u32("llama.attention.head_count", 2)
+      .kv_u32("llama.attention.head_count_kv", 1)
+      .kv_u32("llama.context_length", 256)
+      .kv_str("general.name", "tiny random llama");
+  uint64_t offset = 0;
+  for (const auto& t : tensors) {
+    uint64_t n = 1;
+    for (auto dim : t.dims) n *= dim;
+    b.tensor(t.name, t.dims, 0, offset);
+    offset += (n * 4 + 31) / 32 * 32;
+  }
+  b.align();
+  for (const auto& t : tensors) {
+    uint64_t n = 1;
+    for (auto dim : t.dims) n *= dim;
+    std::vector<float> values(n);
+    for (auto& v : values) v = t.scale == 0.0f ? 1.0f + 0.1f * uniform(rng) : bf16_to_f32(f32_to_bf16(t.scale * uniform(rng)));
+    if (t.scale == 0.0f) {
+      for (auto& v : values) v = bf16_to_f32(f32_to_bf16(v));
+    }
+    b.floats(values);
+    b.align();
+  }
+  return b.write("tiny_llama_" + std::to_string(seed));
+}
+
+// Greedy generation on the GPU (tensor-core prefill, graph decode steps, picks on the GPU) is the
+// CPU's greedy generation: every GPU pick is the CPU's argmax along the same tokens, or within
+// 0.05 logits of it (a near-tie the two roundings may order differently), and runs that meet no
+// such tie are identical token for token.
+TEST(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomLlamas) {
+  auto query = query_devices();
+  if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
+  constexpr float kTie = 0.05f;
+  const std::vector<int32_t> prompt = {5, 77, 300, 12, 511, 0, 42, 42, 199, 256};
+  const int n_new = 48;
+  int picks = 0, argmax_picks = 0, identical_runs = 0;
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const auto file = gguf::GgufFile::open(tiny_llama_file(seed));
+    CudaLlamaModel gpu(model::ModelConfig::from_gguf(*file), *gguf_weight_source(*file), 8, 16);
+    std::vector<int32_t> table = {3, 0, 6, 1};
+    std::vector<int32_t> sequence = prompt;
+    sampling::SamplingRow greedy;
+    greedy.temperature = 0.0f;
+    gpu.step({{sequence, 0, table, model::LogitsWanted::kLast}});
+    for (int i = 0; i < n_new; ++i) {
+      sequence.push_back(gpu.sample(std::span(&greedy, 1)).front().token);
+      if (i + 1 < n_new) {
+        gpu.step({{std::span<const int32_t>(&sequence.back(), 1), static_cast<int32_t>(sequence.size()) - 1, table,
+                   model::LogitsWanted::kLast}});
+      }
+    }
+    // The CPU along the GPU's tokens, and the CPU's own greedy run.
+    model::DecoderModel cpu_model(*file, 2);
+    runtime::SoloSequence forced(model::cpu_runner_factory(cpu_model), static_cast<int32_t>(sequence.size()));
+    const auto logits = forced.feed(sequence, model::LogitsWanted::kAll);
+    const size_t vocab = static_cast<size_t>(cpu_model.config().vocab_size);
+    for (int i = 0; i < n_new; ++i) {
+      const float* row = logits.data() + (prompt.size() - 1 + static_cast<size_t>(i)) * vocab;
+      const float best = row[argmax(row, vocab)];
+      const int32_t pick = sequence[prompt.size() + static_cast<size_t>(i)];
+      EXPECT_LE(best - row[pick], kTie) << "step " << i;
+      argmax_picks += argmax(row, vocab) == pick;
+      ++picks;
+    }
+    runtime::SoloSequence free(model::cpu_runner_factory(cpu_model), static_cast<int32_t>(sequence.size()));
+    auto next = free.feed(prompt);
+    bool identical = true;
+    for (int i = 0; i < n_new && identical; ++i) {
+      const int32_t token = argmax(next.data(), next.size());
+      identical = token == sequence[prompt.size() + static_cast<size_t>(i)];
+      if (identical && i + 1 < n_new) next = free.feed(std::span<const int32_t>(&token, 1));
+    }
+    identical_runs += identical;
+  }
+  std::printf("[cuda] greedy on 5 tiny random Llamas: %d / %d GPU picks are the CPU's argmax (the rest within %.2f); "
+              "%d / 5 runs identical token for token\n",
+              argmax_picks, picks, kTie, identical_runs);
+  EXPECT_GE(identical_runs, 3);
 }
 
 // The scheduler on the GPU runner: chunked, batched requests get the tokens each gets alone.
