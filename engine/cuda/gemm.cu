@@ -50,12 +50,6 @@ void Gemm::norm_linear(const float* x, const float* norm_weight, float eps, uint
   linear(h, w_bf16, y, n_tokens, in, out, stream);
 }
 
-void Gemm::swiglu_linear_add(const float* gate_up, uint16_t* act, const uint16_t* w_bf16, float* y, int n_tokens, int in,
-                             int out, cudaStream_t stream) {
-  swiglu(gate_up, act, n_tokens, in, stream);
-  linear_add(act, w_bf16, y, n_tokens, in, out, stream);
-}
-
 void Gemm::cublas(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
                   cudaStream_t stream) {
   check(cublasSetStream(handle_, stream), "cublasSetStream");

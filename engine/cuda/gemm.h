@@ -1,7 +1,7 @@
 // Linear layers on the GPU: y[n x out] = f(x)[n x in] * W^T, W [out x in] row-major bf16 (the
-// GGUF layout), f(x) bf16, y float32, float32 accumulation; f is nothing, the RMSNorm or the
-// SwiGLU before the projection. One token (decode at batch 1) runs our GEMV
-// (kernels/single_token_linear.cuh); more run through cuBLAS.
+// GGUF layout), f(x) bf16, y float32, float32 accumulation; f is nothing or the RMSNorm before
+// the projection. One token (decode at batch 1) runs our GEMV (kernels/single_token_linear.cuh);
+// more run through cuBLAS.
 #pragma once
 
 #include <cublas_v2.h>
@@ -27,9 +27,6 @@ class Gemm {
   // y = bf16(rmsnorm(x) * norm_weight) W^T, x fp32 [n x in]; h: n x in bf16 scratch.
   void norm_linear(const float* x, const float* norm_weight, float eps, uint16_t* h, const uint16_t* w_bf16, float* y,
                    int n_tokens, int in, int out, cudaStream_t stream);
-  // y += bf16(silu(gate) * up) W^T, gate_up fp32 [n x 2 in]; act: n x in bf16 scratch.
-  void swiglu_linear_add(const float* gate_up, uint16_t* act, const uint16_t* w_bf16, float* y, int n_tokens, int in,
-                         int out, cudaStream_t stream);
 
  private:
   void cublas(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,

@@ -59,9 +59,25 @@ void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int token
   launched("rms_norm");
 }
 
-void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, cudaStream_t stream) {
+void norm_add(const float* y, const float* weight, float* residual, int tokens, int dim, float eps, cudaStream_t stream) {
+  if (tokens <= 0) return;
+  kernels::launch_dependent(kernels::norm_add, tokens, kernels::kNormThreads, 0, stream, y, weight, residual, dim, eps);
+}
+
+void head_rms_norm(float* qkv, const float* q_weight, const float* k_weight, int tokens, int n_heads, int n_kv_heads,
+                   int head_dim, float eps, cudaStream_t stream) {
+  const int heads = tokens * (n_heads + n_kv_heads);
+  if (heads <= 0) return;
+  constexpr int kWarps = 8;
+  kernels::launch_dependent(kernels::head_rms_norm, (heads + kWarps - 1) / kWarps, 32 * kWarps, 0, stream, qkv, q_weight,
+                            k_weight, tokens, (n_heads + 2 * n_kv_heads) * head_dim, n_heads, n_kv_heads, head_dim, eps);
+}
+
+void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, float scale,
+           cudaStream_t stream) {
   if (n_tokens <= 0) return;
-  kernels::launch_dependent(kernels::embed, n_tokens, kRowThreads, 0, stream, as<__nv_bfloat16>(table_bf16), tokens, hidden, dim);
+  kernels::launch_dependent(kernels::embed, n_tokens, kRowThreads, 0, stream, as<__nv_bfloat16>(table_bf16), tokens, hidden, dim,
+                            scale);
   launched("embed");
 }
 
@@ -71,12 +87,18 @@ void gather_rows(const float* src, const int32_t* rows, float* dst, int n_rows, 
   launched("gather_rows");
 }
 
-void swiglu(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, cudaStream_t stream) {
+void gated_activation(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, GatedActivation activation,
+                      cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(tokens) * n_ff;
   if (n <= 0) return;
-  kernels::launch_dependent(kernels::swiglu, grid_for(n), kRowThreads, 0, stream, gate_up, as<__nv_bfloat16>(out_bf16),
-                            static_cast<size_t>(n), n_ff);
-  launched("swiglu");
+  auto* out = as<__nv_bfloat16>(out_bf16);
+  if (activation == GatedActivation::kSilu) {
+    kernels::launch_dependent(kernels::gated_activation<kernels::Silu>, grid_for(n), kRowThreads, 0, stream, gate_up, out,
+                              static_cast<size_t>(n), n_ff);
+  } else {
+    kernels::launch_dependent(kernels::gated_activation<kernels::GeluTanh>, grid_for(n), kRowThreads, 0, stream, gate_up, out,
+                              static_cast<size_t>(n), n_ff);
+  }
 }
 
 void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, uint16_t* k_cache_fp16,
@@ -85,11 +107,17 @@ void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, u
   if (s.head_dim % 2 != 0 || s.rope_dim % 2 != 0 || s.rope_dim > s.head_dim) {
     throw std::invalid_argument("rope_kv_write: head_dim and rope_dim must be even, rope_dim <= head_dim");
   }
-  const float theta_scale_log2 = -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base);
-  const int stride = (s.n_heads + 2 * s.n_kv_heads) * s.head_dim;
-  kernels::launch_dependent(kernels::rope_kv_write, s.tokens, kRopeThreads, 0, stream, qkv, positions, slots, as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
-                                                      stride, s.n_heads, s.n_kv_heads, s.head_dim, s.rope_dim,
-                                                      theta_scale_log2);
+  const kernels::RopeArgs args{(s.n_heads + 2 * s.n_kv_heads) * s.head_dim,
+                               s.n_heads,
+                               s.n_kv_heads,
+                               s.head_dim,
+                               s.rope_dim,
+                               s.halves,
+                               -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base),
+                               s.freq_scale,
+                               s.q_scale};
+  kernels::launch_dependent(kernels::rope_kv_write, s.tokens, kRopeThreads, 0, stream, qkv, positions, slots,
+                            as<__half>(k_cache_fp16), as<__half>(v_cache_fp16), args);
   launched("rope_kv_write");
 }
 
@@ -120,7 +148,7 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
                                          token_list,   as<__nv_bfloat16>(out_bf16), lse,
                                          partial_out,  partial_lse,           s.q_stride,
                                          s.n_heads,    s.n_kv_heads,          s.block_size,
-                                         s.table_stride, s.scale};
+                                         s.table_stride, s.window,            s.scale};
   switch (s.head_dim) {
     case 64: launch_attention<64>(args, s, splits, stream); break;
     case 128: launch_attention<128>(args, s, splits, stream); break;
@@ -162,7 +190,7 @@ void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint1
                                            block_tables, tiles,                 as<__nv_bfloat16>(out_bf16),
                                            lse,        s.q_stride,              s.n_heads,
                                            s.n_kv_heads, s.block_size,          s.table_stride,
-                                           s.scale};
+                                           s.window,   s.scale};
   switch (s.head_dim) {
     case 64: launch_prefill<64>(args, n_tiles, s.n_heads, stream); break;
     case 128: launch_prefill<128>(args, n_tiles, s.n_heads, stream); break;

@@ -15,22 +15,35 @@ namespace strata::cuda {
 // out[t] = bf16(rmsnorm(x[t]) * weight).
 void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream);
 
-// hidden[t] = table[tokens[t]] (bf16 table, float hidden).
-void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, cudaStream_t stream);
+// residual[t] += rmsnorm(y[t]) * weight (a block's output through its post-norm).
+void norm_add(const float* y, const float* weight, float* residual, int tokens, int dim, float eps, cudaStream_t stream);
+
+// RMSNorm of every q head (q_weight) and k head (k_weight) of the fused qkv rows, in place.
+void head_rms_norm(float* qkv, const float* q_weight, const float* k_weight, int tokens, int n_heads, int n_kv_heads,
+                   int head_dim, float eps, cudaStream_t stream);
+
+// hidden[t] = table[tokens[t]] * scale (bf16 table, float hidden).
+void embed(const uint16_t* table_bf16, const int32_t* tokens, float* hidden, int n_tokens, int dim, float scale,
+           cudaStream_t stream);
 
 // dst[i] = src[rows[i]] for n_rows rows of dim floats.
 void gather_rows(const float* src, const int32_t* rows, float* dst, int n_rows, int dim, cudaStream_t stream);
 
-// out[t] = bf16(silu(gate_up[t][:n_ff]) * gate_up[t][n_ff:]) for rows of 2 x n_ff floats.
-void swiglu(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, cudaStream_t stream);
+enum class GatedActivation { kSilu, kGeluTanh };  // SwiGLU, GeGLU
+// out[t] = bf16(act(gate_up[t][:n_ff]) * gate_up[t][n_ff:]) for rows of 2 x n_ff floats.
+void gated_activation(const float* gate_up, uint16_t* out_bf16, int tokens, int n_ff, GatedActivation activation,
+                      cudaStream_t stream);
 
 struct RopeKvWriteShape {
   int tokens, n_heads, n_kv_heads, head_dim, rope_dim;
   float rope_base;
+  bool halves = false;      // pairs (i, i + rope_dim/2) (NeoX, Gemma) rather than (2i, 2i + 1)
+  float freq_scale = 1.0f;  // linear RoPE scaling
+  float q_scale = 1.0f;     // q multiplied by this after the rotation
 };
 // Rows of qkv hold q [n_heads x head_dim], k and v [n_kv_heads x head_dim] each. RoPE on q (in
-// place) and k, and the write of k and v as fp16 into cache row slots[t] of the layer's paged
-// cache ([blocks x block_size] rows of n_kv_heads x head_dim).
+// place, then scaled by q_scale) and k, and the write of k and v as fp16 into cache row slots[t]
+// of the layer's paged cache ([blocks x block_size] rows of n_kv_heads x head_dim).
 void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, uint16_t* k_cache_fp16,
                    uint16_t* v_cache_fp16, const RopeKvWriteShape& shape, cudaStream_t stream);
 
@@ -39,8 +52,9 @@ struct PagedAttentionShape {
   int n_heads, n_kv_heads, head_dim, block_size;
   int q_stride;      // floats from one token's q to the next
   int table_stride;  // ints from one block-table row to the next
-  int max_keys;      // at least every token_keys[t]: sizes the split-KV grid
+  int max_keys;      // at least the keys any token attends to: sizes the split-KV grid
   float scale;
+  int window = 0;    // a query at position p sees keys (p - window, p]; 0 = all earlier keys
 };
 // Key splits the grid has for rows of up to max_keys keys (128 keys a split, at most 32).
 int attention_splits(int max_keys);

@@ -161,45 +161,53 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
   EXPECT_LT(max_diff, 0.5);
 }
 
-// A tiny random Llama written as a GGUF with F32 tensors whose values are bf16 numbers, so the
-// CPU forward (F32 weights) and the GPU forward (bf16 weights) hold the same weights. They still
-// round differently (the GPU feeds bf16 activations to its GEMMs), so greedy runs can part where
-// two logits nearly tie.
-std::string tiny_llama_file(uint32_t seed) {
-  const uint64_t d = 128, ff = 256, vocab = 512, kv = 64, layers = 2;
+// A tiny random model (Llama, or Gemma 3 with QK-norm, post-norms, GeGLU, RoPE by halves and
+// 16-token sliding windows on five of its six layers) written as a GGUF with F32 tensors whose
+// values are bf16 numbers, so the CPU forward (F32 weights) and the GPU forward (bf16 weights)
+// hold the same weights. They still round differently (the GPU feeds bf16 activations to its
+// GEMMs), so greedy runs can part where two logits nearly tie.
+std::string tiny_model_file(const std::string& arch, uint32_t seed) {
+  const bool gemma = arch == "gemma3";
+  const uint64_t d = 128, ff = 256, vocab = 512, head_dim = 64, kv = 64, layers = gemma ? 6 : 2;
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   struct Tensor {
     std::string name;
     std::vector<uint64_t> dims;  // cols, rows
-    float scale;
+    float scale;                 // 0: a norm weight near 1
   };
-  std::vector<Tensor> tensors = {{"token_embd.weight", {d, vocab}, 1.0f},
-                                 {"output_norm.weight", {d}, 0.0f},
-                                 {"output.weight", {d, vocab}, 6.0f / std::sqrt(static_cast<float>(d))}};
+  std::vector<Tensor> tensors = {{"token_embd.weight", {d, vocab}, 1.0f}, {"output_norm.weight", {d}, 0.0f}};
+  if (!gemma) tensors.push_back({"output.weight", {d, vocab}, 6.0f / std::sqrt(static_cast<float>(d))});
   for (uint64_t l = 0; l < layers; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     const float in_d = 1.7f / std::sqrt(static_cast<float>(d)), in_ff = 1.7f / std::sqrt(static_cast<float>(ff));
     tensors.push_back({p + "attn_norm.weight", {d}, 0.0f});
     tensors.push_back({p + "ffn_norm.weight", {d}, 0.0f});
-    tensors.push_back({p + "attn_q.weight", {d, d}, in_d});
+    tensors.push_back({p + "attn_q.weight", {d, 2 * head_dim}, in_d});
     tensors.push_back({p + "attn_k.weight", {d, kv}, in_d});
     tensors.push_back({p + "attn_v.weight", {d, kv}, in_d});
-    tensors.push_back({p + "attn_output.weight", {d, d}, in_d});
+    tensors.push_back({p + "attn_output.weight", {2 * head_dim, d}, in_d});
     tensors.push_back({p + "ffn_gate.weight", {d, ff}, in_d});
     tensors.push_back({p + "ffn_up.weight", {d, ff}, in_d});
     tensors.push_back({p + "ffn_down.weight", {ff, d}, in_ff});
+    if (gemma) {
+      tensors.push_back({p + "attn_q_norm.weight", {head_dim}, 0.0f});
+      tensors.push_back({p + "attn_k_norm.weight", {head_dim}, 0.0f});
+      tensors.push_back({p + "post_attention_norm.weight", {d}, 0.0f});
+      tensors.push_back({p + "post_ffw_norm.weight", {d}, 0.0f});
+    }
   }
   test::GgufBuilder b;
-  b.header(tensors.size(), 8)
-      .kv_str("general.architecture", "llama")
-      .kv_u32("llama.block_count", layers)
-      .kv_u32("llama.embedding_length", d)
-      .kv_u32("llama.feed_forward_length", ff)
-      .kv_u32("llama.attention.head_count", 2)
-      .kv_u32("llama.attention.head_count_kv", 1)
-      .kv_u32("llama.context_length", 256)
-      .kv_str("general.name", "tiny random llama");
+  b.header(tensors.size(), gemma ? 10 : 8)
+      .kv_str("general.architecture", arch)
+      .kv_u32(arch + ".block_count", static_cast<uint32_t>(layers))
+      .kv_u32(arch + ".embedding_length", d)
+      .kv_u32(arch + ".feed_forward_length", ff)
+      .kv_u32(arch + ".attention.head_count", 2)
+      .kv_u32(arch + ".attention.head_count_kv", 1)
+      .kv_u32(arch + ".context_length", 256)
+      .kv_str("general.name", "tiny random " + arch);
+  if (gemma) b.kv_u32(arch + ".attention.key_length", head_dim).kv_u32(arch + ".attention.sliding_window", 16);
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     uint64_t n = 1;
@@ -212,30 +220,30 @@ std::string tiny_llama_file(uint32_t seed) {
     uint64_t n = 1;
     for (auto dim : t.dims) n *= dim;
     std::vector<float> values(n);
-    for (auto& v : values) v = t.scale == 0.0f ? 1.0f + 0.1f * uniform(rng) : bf16_to_f32(f32_to_bf16(t.scale * uniform(rng)));
-    if (t.scale == 0.0f) {
-      for (auto& v : values) v = bf16_to_f32(f32_to_bf16(v));
-    }
+    for (auto& v : values) v = bf16_to_f32(f32_to_bf16(t.scale == 0.0f ? 1.0f + 0.1f * uniform(rng) : t.scale * uniform(rng)));
     b.floats(values);
     b.align();
   }
-  return b.write("tiny_llama_" + std::to_string(seed));
+  return b.write("tiny_" + arch + "_" + std::to_string(seed));
 }
 
 // Greedy generation on the GPU (tensor-core prefill, graph decode steps, picks on the GPU) is the
 // CPU's greedy generation: every GPU pick is the CPU's argmax along the same tokens, or within
 // 0.05 logits of it (a near-tie the two roundings may order differently), and runs that meet no
-// such tie are identical token for token.
-TEST(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomLlamas) {
+// such tie are identical token for token. Llama, and Gemma 3 past its sliding window.
+class CudaGreedy : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomModels) {
   auto query = query_devices();
   if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
+  const std::string arch = GetParam();
   constexpr float kTie = 0.05f;
   const std::vector<int32_t> prompt = {5, 77, 300, 12, 511, 0, 42, 42, 199, 256};
   const int n_new = 48;
   int picks = 0, argmax_picks = 0, identical_runs = 0;
   for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    const auto file = gguf::GgufFile::open(tiny_llama_file(seed));
+    const auto file = gguf::GgufFile::open(tiny_model_file(arch, seed));
     CudaLlamaModel gpu(model::ModelConfig::from_gguf(*file), *gguf_weight_source(*file), 8, 16);
     std::vector<int32_t> table = {3, 0, 6, 1};
     std::vector<int32_t> sequence = prompt;
@@ -272,11 +280,13 @@ TEST(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomLlamas) {
     }
     identical_runs += identical;
   }
-  std::printf("[cuda] greedy on 5 tiny random Llamas: %d / %d GPU picks are the CPU's argmax (the rest within %.2f); "
+  std::printf("[cuda] greedy on 5 tiny random %s models: %d / %d GPU picks are the CPU's argmax (the rest within %.2f); "
               "%d / 5 runs identical token for token\n",
-              argmax_picks, picks, kTie, identical_runs);
+              arch.c_str(), argmax_picks, picks, kTie, identical_runs);
   EXPECT_GE(identical_runs, 3);
 }
+
+INSTANTIATE_TEST_SUITE_P(Architectures, CudaGreedy, ::testing::Values("llama", "gemma3"));
 
 // The scheduler on the GPU runner: chunked, batched requests get the tokens each gets alone.
 TEST_F(CudaLlama, SchedulerOnTheGpuMatchesAlone) {

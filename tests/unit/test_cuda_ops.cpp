@@ -71,9 +71,37 @@ TEST_F(CudaOps, RmsNorm) {
   std::vector<float> expected(x.size());
   for (int t = 0; t < tokens; ++t) cpu::rms_norm(&x[t * dim], weight.data(), &expected[t * dim], dim, 1e-5f);
   EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 1e-2);
+
+  // residual += rmsnorm(y) * weight (post-norms)
+  auto y = random(tokens * dim, 2.0f), residual = random(tokens * dim);
+  DeviceArray<float> d_y(y), d_residual(residual);
+  norm_add(d_y.get(), d_w.get(), d_residual.get(), tokens, dim, 1e-6f, nullptr);
+  sync();
+  std::vector<float> normed(y.size());
+  for (int t = 0; t < tokens; ++t) cpu::rms_norm(&y[t * dim], weight.data(), &normed[t * dim], dim, 1e-6f);
+  for (size_t i = 0; i < residual.size(); ++i) residual[i] += normed[i];
+  EXPECT_LT(relative_error(d_residual.download(), residual), 1e-5);
 }
 
-TEST_F(CudaOps, EmbedGatherAndSwiglu) {
+// QK-norm: every q and k head of fused qkv rows normalized in place, v untouched.
+TEST_F(CudaOps, HeadRmsNorm) {
+  SCOPED_TRACE(seed_);
+  const int tokens = 5, n_heads = 4, n_kv_heads = 1, head_dim = 256, stride = (n_heads + 2 * n_kv_heads) * head_dim;
+  auto qkv = random(static_cast<size_t>(tokens) * stride, 3.0f), q_w = random(head_dim), k_w = random(head_dim);
+  DeviceArray<float> d_qkv(qkv), d_q_w(q_w), d_k_w(k_w);
+  head_rms_norm(d_qkv.get(), d_q_w.get(), d_k_w.get(), tokens, n_heads, n_kv_heads, head_dim, 1e-6f, nullptr);
+  sync();
+  auto want = qkv;
+  for (int t = 0; t < tokens; ++t) {
+    for (int h = 0; h < n_heads + n_kv_heads; ++h) {
+      float* head = &want[static_cast<size_t>(t) * stride + static_cast<size_t>(h) * head_dim];
+      cpu::rms_norm(head, (h < n_heads ? q_w : k_w).data(), head, head_dim, 1e-6f);
+    }
+  }
+  EXPECT_LT(relative_error(d_qkv.download(), want), 1e-5);
+}
+
+TEST_F(CudaOps, EmbedGatherAndGatedActivations) {
   SCOPED_TRACE(seed_);
   const int vocab = 100, dim = 96;
   auto table = to_bf16(random(vocab * dim));
@@ -83,33 +111,41 @@ TEST_F(CudaOps, EmbedGatherAndSwiglu) {
   DeviceArray<float> d_hidden(tokens.size() * dim), d_gathered(rows.size() * dim);
   d_hidden.poison();
   d_gathered.poison();
-  embed(d_table.get(), d_tokens.get(), d_hidden.get(), static_cast<int>(tokens.size()), dim, nullptr);
+  embed(d_table.get(), d_tokens.get(), d_hidden.get(), static_cast<int>(tokens.size()), dim, 0.5f, nullptr);
   gather_rows(d_hidden.get(), d_rows.get(), d_gathered.get(), static_cast<int>(rows.size()), dim, nullptr);
   const int n_tokens = 7, n_ff = 1531;
   auto gate_up = random(static_cast<size_t>(n_tokens) * 2 * n_ff, 2.0f);
   DeviceArray<float> d_gate_up(gate_up);
-  DeviceArray<uint16_t> d_act(static_cast<size_t>(n_tokens) * n_ff);
+  DeviceArray<uint16_t> d_act(static_cast<size_t>(n_tokens) * n_ff), d_gelu(static_cast<size_t>(n_tokens) * n_ff);
   d_act.poison();
-  swiglu(d_gate_up.get(), d_act.get(), n_tokens, n_ff, nullptr);
+  d_gelu.poison();
+  gated_activation(d_gate_up.get(), d_act.get(), n_tokens, n_ff, GatedActivation::kSilu, nullptr);
+  gated_activation(d_gate_up.get(), d_gelu.get(), n_tokens, n_ff, GatedActivation::kGeluTanh, nullptr);
   sync();
   auto hidden = d_hidden.download(), gathered = d_gathered.download();
   for (size_t t = 0; t < tokens.size(); ++t) {
-    for (int i = 0; i < dim; ++i) ASSERT_EQ(hidden[t * dim + i], bf16_to_f32(table[tokens[t] * dim + i]));
+    for (int i = 0; i < dim; ++i) ASSERT_EQ(hidden[t * dim + i], bf16_to_f32(table[tokens[t] * dim + i]) * 0.5f);
   }
   for (size_t r = 0; r < rows.size(); ++r) {
     for (int i = 0; i < dim; ++i) ASSERT_EQ(gathered[r * dim + i], hidden[rows[r] * dim + i]);
   }
-  std::vector<float> expected(static_cast<size_t>(n_tokens) * n_ff);
+  std::vector<float> expected(static_cast<size_t>(n_tokens) * n_ff), expected_gelu(expected.size());
   for (int t = 0; t < n_tokens; ++t) {
     cpu::swiglu(&gate_up[t * 2 * n_ff], &gate_up[t * 2 * n_ff + n_ff], &expected[t * n_ff], n_ff);
+    cpu::geglu_tanh(&gate_up[t * 2 * n_ff], &gate_up[t * 2 * n_ff + n_ff], &expected_gelu[t * n_ff], n_ff);
   }
   EXPECT_LT(relative_error(from_bf16(d_act.download()), expected), 1e-2);
+  EXPECT_LT(relative_error(from_bf16(d_gelu.download()), expected_gelu), 1e-2);
 }
 
 TEST_F(CudaOps, RopeAndPagedKvWrite) {
   SCOPED_TRACE(seed_);
-  for (auto [head_dim, rope_dim] : {std::pair{64, 64}, std::pair{128, 64}}) {
+  for (auto [head_dim, rope_dim, halves] : {std::tuple{64, 64, false}, std::tuple{128, 64, false}, std::tuple{256, 256, true},
+                                            std::tuple{128, 64, true}}) {
+    SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " rope_dim " + std::to_string(rope_dim) + (halves ? " halves" : ""));
     const int tokens = 5, n_heads = 6, n_kv_heads = 2, block_size = 4, n_blocks = 8;
+    const float freq_scale = halves ? 0.125f : 1.0f, q_scale = halves ? 0.0625f : 1.0f;
+    const auto rope = halves ? cpu::rope_split_halves : cpu::rope_adjacent_pairs;
     const int q_dim = n_heads * head_dim, kv_dim = n_kv_heads * head_dim, stride = q_dim + 2 * kv_dim;
     auto qkv = random(static_cast<size_t>(tokens) * stride);
     std::vector<int32_t> positions = {0, 1, 7, 100, 2047}, slots = {3, 17, 30, 8, 0};
@@ -120,7 +156,7 @@ TEST_F(CudaOps, RopeAndPagedKvWrite) {
     k_cache.poison();
     v_cache.poison();
     rope_kv_write(d_qkv.get(), d_pos.get(), d_slots.get(), k_cache.get(), v_cache.get(),
-                  {tokens, n_heads, n_kv_heads, head_dim, rope_dim, 10000.0f}, nullptr);
+                  {tokens, n_heads, n_kv_heads, head_dim, rope_dim, 10000.0f, halves, freq_scale, q_scale}, nullptr);
     sync();
     auto got_qkv = d_qkv.download();
     auto got_k = k_cache.download(), got_v = v_cache.download();
@@ -129,8 +165,9 @@ TEST_F(CudaOps, RopeAndPagedKvWrite) {
       float* q = &qkv[t * stride];
       float* k = q + q_dim;
       const float* v = k + kv_dim;
-      cpu::rope_adjacent_pairs(q, n_heads, head_dim, rope_dim, positions[t], 10000.0f);
-      cpu::rope_adjacent_pairs(k, n_kv_heads, head_dim, rope_dim, positions[t], 10000.0f);
+      rope(q, n_heads, head_dim, rope_dim, positions[t], 10000.0f, freq_scale);
+      rope(k, n_kv_heads, head_dim, rope_dim, positions[t], 10000.0f, freq_scale);
+      for (int j = 0; j < q_dim; ++j) q[j] *= q_scale;
       want_q.insert(want_q.end(), q, q + q_dim);
       got_q.insert(got_q.end(), &got_qkv[t * stride], &got_qkv[t * stride] + q_dim);
       for (size_t j = 0; j < row; ++j) {
@@ -287,6 +324,43 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 2e-2);
           check_lse(d_lse.download(), all_rows);
         }
+
+        // A sliding window of 50 keys, both kernels, against the CPU's windowed attention.
+        {
+          const int window = 50;
+          std::vector<float> want(expected.size());
+          for (int t = 0; t < tokens; ++t) {
+            const cpu::PagedKvView kv_k{k_cache.data(), &tables[token_table[t] * max_blocks], block_size,
+                                        static_cast<int64_t>(block_size * row), static_cast<int64_t>(row)};
+            cpu::PagedKvView kv_v = kv_k;
+            kv_v.base = v_cache.data();
+            for (int h = 0; h < n_heads; ++h) {
+              cpu::attention_one_query(&q[t * q_stride], kv_k, kv_v, std::max(0, token_keys[t] - window), token_keys[t], h,
+                                       n_heads, n_kv_heads, head_dim, scale, scores.data(), &want[(t * n_heads) * head_dim]);
+            }
+          }
+          PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
+          shape.window = window;
+          std::vector<PrefillTile> tiles;
+          for (int t = 0; t < tokens;) {
+            int n = 1;
+            while (t + n < tokens && token_table[t + n] == token_table[t]) ++n;
+            append_prefill_tiles(token_table[t], t, token_keys[t] - 1, n, tiles);
+            t += n;
+          }
+          DeviceArray<float> d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
+          DeviceArray<uint16_t> d_split(static_cast<size_t>(tokens) * n_heads * head_dim), d_tc(d_split.size());
+          DeviceArray<PrefillTile> d_tiles(tiles);
+          d_split.poison();
+          d_tc.poison();
+          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_split.get(),
+                          nullptr, d_workspace.get(), shape, nullptr);
+          prefill_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_tiles.get(), static_cast<int>(tiles.size()),
+                            d_tc.get(), nullptr, shape, nullptr);
+          sync();
+          EXPECT_LT(relative_error(from_bf16(d_split.download()), want), 1e-2) << "window, split-KV";
+          EXPECT_LT(relative_error(from_bf16(d_tc.download()), want), 2e-2) << "window, tensor cores";
+        }
       }
     }
   }
@@ -307,7 +381,8 @@ TEST_F(CudaOps, NormAndSwigluLinearsMatchTheCpu) {
     std::vector<float> base = random(static_cast<size_t>(n) * out);
     d_acc.upload(base);
     gemm.norm_linear(d_x.get(), d_norm_w.get(), 1e-5f, d_scratch.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
-    gemm.swiglu_linear_add(d_gate_up.get(), d_scratch.get(), d_w.get(), d_acc.get(), n, in, out, nullptr);
+    gated_activation(d_gate_up.get(), d_scratch.get(), n, in, GatedActivation::kSilu, nullptr);
+    gemm.linear_add(d_scratch.get(), d_w.get(), d_acc.get(), n, in, out, nullptr);
     sync();
     std::vector<float> normed(static_cast<size_t>(n) * in), act(static_cast<size_t>(n) * in);
     for (int t = 0; t < n; ++t) {

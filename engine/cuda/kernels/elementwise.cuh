@@ -1,4 +1,4 @@
-// Embedding lookup, SwiGLU and row gathers.
+// Embedding lookup, the gated activations of the feed-forward block, and row gathers.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -7,24 +7,36 @@
 
 namespace strata::cuda::kernels {
 
-// hidden[t] = float(table[tokens[t]]): one block per token.
+// hidden[t] = float(table[tokens[t]]) * scale: one block per token.
 __global__ void embed(const __nv_bfloat16* __restrict__ table, const int* __restrict__ tokens, float* __restrict__ hidden,
-                      int dim) {
+                      int dim, float scale) {
   wait_for_inputs();
   const __nv_bfloat16* row = table + static_cast<size_t>(tokens[blockIdx.x]) * dim;
   float* out = hidden + static_cast<size_t>(blockIdx.x) * dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]);
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]) * scale;
 }
 
-// out[t][j] = bf16(silu(gate_up[t][j]) * gate_up[t][n_ff + j]) over tokens x n_ff: the fused
+struct Silu {
+  __device__ static float apply(float g) { return g / (1.0f + __expf(-g)); }
+};
+
+// GELU, tanh approximation (Gemma's GeGLU).
+struct GeluTanh {
+  __device__ static float apply(float g) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    return 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g)));
+  }
+};
+
+// out[t][j] = bf16(act(gate_up[t][j]) * gate_up[t][n_ff + j]) over tokens x n_ff: the fused
 // gate/up projection puts each token's gate row before its up row.
-__global__ void swiglu(const float* __restrict__ gate_up, __nv_bfloat16* __restrict__ out, size_t n, int n_ff) {
+template <class Activation>
+__global__ void gated_activation(const float* __restrict__ gate_up, __nv_bfloat16* __restrict__ out, size_t n, int n_ff) {
   wait_for_inputs();
   for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<size_t>(gridDim.x) * blockDim.x) {
     const size_t t = i / n_ff, j = i % n_ff;
-    const float g = gate_up[t * 2 * n_ff + j];
-    out[i] = __float2bfloat16(g / (1.0f + __expf(-g)) * gate_up[t * 2 * n_ff + n_ff + j]);
+    out[i] = __float2bfloat16(Activation::apply(gate_up[t * 2 * n_ff + j]) * gate_up[t * 2 * n_ff + n_ff + j]);
   }
 }
 

@@ -23,7 +23,7 @@ constexpr int kAttentionWarps = 4;
 constexpr int kSplitKeys = 32 * kAttentionWarps;  // keys per split (a multiple of it for long rows)
 constexpr int kMaxSplits = 32;
 
-// Keys in each split of a row of n_keys keys.
+// Keys in each split of a row that attends to n_keys keys.
 __host__ __device__ inline int split_chunk(int n_keys) {
   return kSplitKeys * ((n_keys + kSplitKeys * kMaxSplits - 1) / (kSplitKeys * kMaxSplits));
 }
@@ -41,6 +41,7 @@ struct PagedAttentionArgs {
   float* partial_out;         // [listed tokens x n_heads x splits x head_dim] when splits > 1
   float* partial_lse;         // [listed tokens x n_heads x splits] when splits > 1
   int q_stride, n_heads, n_kv_heads, block_size, table_stride;
+  int window;  // a query at position p sees keys (p - window, p]; 0 = all earlier keys
   float scale;
 };
 
@@ -77,8 +78,9 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = a.n_heads / a.n_kv_heads;
   const int n_keys = a.token_keys[t];
-  const int chunk = split_chunk(n_keys);
-  const int begin = split * chunk, end = min(n_keys, begin + chunk);
+  const int first_key = a.window > 0 ? max(0, n_keys - a.window) : 0;
+  const int chunk = split_chunk(n_keys - first_key);
+  const int begin = first_key + split * chunk, end = min(n_keys, begin + chunk);
   const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
   const size_t head_offset = static_cast<size_t>(kv_head) * kHeadDim;

@@ -61,6 +61,8 @@ struct StepShape {
 struct CudaLlamaModel::State {
   struct Layer {
     DeviceArray<float> attn_norm, ffn_norm;
+    DeviceArray<float> q_norm, k_norm;                  // QK-norm (Gemma 3), else empty
+    DeviceArray<float> post_attn_norm, post_ffn_norm;  // post-norms (Gemma 3), else empty
     DeviceArray<uint16_t> w_qkv;      // [q | k | v] rows: one projection
     DeviceArray<uint16_t> wo;
     DeviceArray<uint16_t> w_gate_up;  // [gate | up] rows: one projection
@@ -82,7 +84,7 @@ struct CudaLlamaModel::State {
   // Step buffers, grown to the largest step seen; growing one drops the captured graphs, which
   // hold their addresses.
   DeviceArray<int32_t> inputs;
-  DeviceArray<float> x, qkv, gate_up, out_x, logits, attn_workspace;
+  DeviceArray<float> x, qkv, gate_up, proj, out_x, logits, attn_workspace;
   DeviceArray<uint16_t> h, attn, act;
   PinnedBuffer<int32_t> staging;
   cudaEvent_t staging_free = nullptr;  // the latest step's inputs have left `staging`
@@ -106,15 +108,6 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.config = config;
-  // Gemma 3's block (QK-norm, post-norms, GeGLU, sliding windows) runs on the CPU only so far.
-  if (config.architecture != "llama") {
-    throw std::runtime_error("the CUDA model runs the llama architecture only, not '" + config.architecture + "' (use --device cpu)");
-  }
-  for (const auto& layer : config.layers) {
-    if (layer.rope_freq_scale != 1.0f || layer.sliding_window != 0) {
-      throw std::runtime_error("the CUDA model does not run scaled RoPE or sliding windows yet (use --device cpu)");
-    }
-  }
   s.n_blocks = n_blocks;
   s.block_size = block_size;
   const auto& c = s.config;
@@ -138,6 +131,18 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
     weights.vector(p + "attn_norm.weight", d, l.attn_norm.get());
     l.ffn_norm = DeviceArray<float>(static_cast<size_t>(d));
     weights.vector(p + "ffn_norm.weight", d, l.ffn_norm.get());
+    if (c.features.qk_norm) {
+      l.q_norm = DeviceArray<float>(static_cast<size_t>(c.head_dim));
+      weights.vector(p + "attn_q_norm.weight", c.head_dim, l.q_norm.get());
+      l.k_norm = DeviceArray<float>(static_cast<size_t>(c.head_dim));
+      weights.vector(p + "attn_k_norm.weight", c.head_dim, l.k_norm.get());
+    }
+    if (c.features.post_norms) {
+      l.post_attn_norm = DeviceArray<float>(static_cast<size_t>(d));
+      weights.vector(p + "post_attention_norm.weight", d, l.post_attn_norm.get());
+      l.post_ffn_norm = DeviceArray<float>(static_cast<size_t>(d));
+      weights.vector(p + "post_ffw_norm.weight", d, l.post_ffn_norm.get());
+    }
     l.w_qkv = DeviceArray<uint16_t>(static_cast<size_t>((q_dim + 2 * kv_dim) * d));
     weights.matrix(p + "attn_q.weight", q_dim, d, l.w_qkv.get());
     weights.matrix(p + "attn_k.weight", kv_dim, d, l.w_qkv.get() + q_dim * d);
@@ -263,11 +268,12 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   const int decodes = bucket > 0 ? step.tokens : step.listed_decodes;
   const PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
                                       s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
-                                      c.attention_scale};
+                                      c.features.scale_queries ? 1.0f : c.attention_scale};
   int32_t* inputs = s.ensure(s.inputs, step.total());
   float* x = s.ensure(s.x, nt * d);
   float* qkv = s.ensure(s.qkv, nt * (q_dim + 2 * kv_dim));
   float* gate_up = s.ensure(s.gate_up, nt * 2 * c.n_ff);
+  float* proj = c.features.post_norms ? s.ensure(s.proj, nt * d) : nullptr;
   uint16_t* h = s.ensure(s.h, nt * d);
   uint16_t* attn = s.ensure(s.attn, nt * q_dim);
   uint16_t* act = s.ensure(s.act, nt * c.n_ff);
@@ -287,20 +293,41 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   const auto* prefill_tiles = reinterpret_cast<const PrefillTile*>(inputs + step.tiles());
   const int32_t* listed = bucket > 0 ? nullptr : inputs + step.decode_list();
   const int tn = step.tokens;
+  const bool post_norms = c.features.post_norms;
+  const float q_scale = c.features.scale_queries ? c.attention_scale : 1.0f;
+  const auto activation = c.features.ffn_activation == model::FfnActivation::kGeluTanh ? GatedActivation::kGeluTanh
+                                                                                      : GatedActivation::kSilu;
+  // A block's output: added to the residual by the GEMM, or through its post-norm.
+  auto add_output = [&](const uint16_t* input, const uint16_t* w, int width, const DeviceArray<float>& post_norm) {
+    if (!post_norms) return s.gemm.linear_add(input, w, x, tn, width, d, s.stream);
+    s.gemm.linear(input, w, proj, tn, width, d, s.stream);
+    norm_add(proj, post_norm.get(), x, tn, d, c.rms_eps, s.stream);
+  };
   auto record = [&] {
-    embed(s.token_embd.get(), tokens, x, tn, d, s.stream);
+    embed(s.token_embd.get(), tokens, x, tn, d, c.embedding_scale, s.stream);
     for (int li = 0; li < c.n_layers; ++li) {
       auto& l = s.layers[static_cast<size_t>(li)];
+      const auto& spec = c.layers[static_cast<size_t>(li)];
       uint16_t* k_cache = s.k_cache[static_cast<size_t>(li)].get();
       uint16_t* v_cache = s.v_cache[static_cast<size_t>(li)].get();
       s.gemm.norm_linear(x, l.attn_norm.get(), c.rms_eps, h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
+      if (c.features.qk_norm) {
+        head_rms_norm(qkv, l.q_norm.get(), l.k_norm.get(), tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rms_eps, s.stream);
+      }
       rope_kv_write(qkv, positions, slots, k_cache, v_cache,
-                    {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.layers[static_cast<size_t>(li)].rope_base}, s.stream);
-      paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, attention, s.stream);
-      prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, attention, s.stream);
-      s.gemm.linear_add(attn, l.wo.get(), x, tn, q_dim, d, s.stream);
+                    {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, spec.rope_base,
+                     c.features.rope_pairing == model::RopePairing::kHalves, spec.rope_freq_scale, q_scale},
+                    s.stream);
+      PagedAttentionShape layer_attention = attention;
+      layer_attention.window = spec.sliding_window;
+      paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, layer_attention,
+                      s.stream);
+      prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, layer_attention,
+                        s.stream);
+      add_output(attn, l.wo.get(), q_dim, l.post_attn_norm);
       s.gemm.norm_linear(x, l.ffn_norm.get(), c.rms_eps, h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
-      s.gemm.swiglu_linear_add(gate_up, act, l.w_down.get(), x, tn, c.n_ff, d, s.stream);
+      gated_activation(gate_up, act, tn, c.n_ff, activation, s.stream);
+      add_output(act, l.w_down.get(), c.n_ff, l.post_ffn_norm);
     }
     if (step.outputs == 0) return;
     const float* rows = x;

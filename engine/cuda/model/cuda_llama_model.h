@@ -1,6 +1,7 @@
-// The Llama-family decoder on the GPU: bf16 weights (dequantized from GGUF at load, or random
-// for synthetic models), fp32 residual stream, fp16 paged KV cache in device memory, one forward
-// per ragged batch with the same contract as the CPU model (engine/model/decoder_model.h).
+// The decoder on the GPU (Llama family and Gemma 3, as engine/model/decoder_model.h): bf16
+// weights (dequantized from GGUF at load, or random for synthetic models), fp32 residual stream,
+// fp16 paged KV cache in device memory, one forward per ragged batch with the same contract as
+// the CPU model.
 // Decode steps (one token per sequence) replay CUDA graphs captured per batch-size bucket.
 #pragma once
 
