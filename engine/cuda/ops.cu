@@ -148,7 +148,8 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
                                          token_list,   as<__nv_bfloat16>(out_bf16), lse,
                                          partial_out,  partial_lse,           s.q_stride,
                                          s.n_heads,    s.n_kv_heads,          s.block_size,
-                                         s.table_stride, s.window,            s.scale};
+                                         s.table_stride, s.window,            s.sinks,
+                                         s.scale};
   switch (s.head_dim) {
     case 64: launch_attention<64>(args, s, splits, stream); break;
     case 128: launch_attention<128>(args, s, splits, stream); break;
@@ -190,7 +191,7 @@ void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint1
                                            block_tables, tiles,                 as<__nv_bfloat16>(out_bf16),
                                            lse,        s.q_stride,              s.n_heads,
                                            s.n_kv_heads, s.block_size,          s.table_stride,
-                                           s.window,   s.scale};
+                                           s.window,   s.sinks,                 s.scale};
   switch (s.head_dim) {
     case 64: launch_prefill<64>(args, n_tiles, s.n_heads, stream); break;
     case 128: launch_prefill<128>(args, n_tiles, s.n_heads, stream); break;

@@ -55,6 +55,7 @@ struct PagedAttentionShape {
   int max_keys;      // at least the keys any token attends to: sizes the split-KV grid
   float scale;
   int window = 0;    // a query at position p sees keys (p - window, p]; 0 = all earlier keys
+  int sinks = 0;     // with a window: the first `sinks` keys stay visible too (StreamingLLM)
 };
 // Key splits the grid has for rows of up to max_keys keys (128 keys a split, at most 32).
 int attention_splits(int max_keys);

@@ -325,22 +325,45 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           check_lse(d_lse.download(), all_rows);
         }
 
-        // A sliding window of 50 keys, both kernels, against the CPU's windowed attention.
-        {
+        // A sliding window of 50 keys, alone and with 4 sink keys (StreamingLLM), both kernels,
+        // against a double-precision softmax over exactly the visible keys.
+        for (int sinks : {0, 4}) {
           const int window = 50;
+          SCOPED_TRACE("window 50, sinks " + std::to_string(sinks));
           std::vector<float> want(expected.size());
           for (int t = 0; t < tokens; ++t) {
-            const cpu::PagedKvView kv_k{k_cache.data(), &tables[token_table[t] * max_blocks], block_size,
-                                        static_cast<int64_t>(block_size * row), static_cast<int64_t>(row)};
-            cpu::PagedKvView kv_v = kv_k;
-            kv_v.base = v_cache.data();
+            const int n_keys = token_keys[t], first = std::max(0, n_keys - window);
             for (int h = 0; h < n_heads; ++h) {
-              cpu::attention_one_query(&q[t * q_stride], kv_k, kv_v, std::max(0, token_keys[t] - window), token_keys[t], h,
-                                       n_heads, n_kv_heads, head_dim, scale, scores.data(), &want[(t * n_heads) * head_dim]);
+              const int kv_head = h / (n_heads / n_kv_heads);
+              std::vector<double> weights;
+              std::vector<int> keys;
+              double m = -INFINITY;
+              for (int key = 0; key < n_keys; ++key) {
+                if (key < first && key >= sinks) continue;
+                const size_t offset = (static_cast<size_t>(tables[token_table[t] * max_blocks + key / block_size]) * block_size +
+                                       key % block_size) * row + static_cast<size_t>(kv_head) * head_dim;
+                double dot = 0.0;
+                for (int e = 0; e < head_dim; ++e) dot += static_cast<double>(q[t * q_stride + h * head_dim + e]) * fp16_to_f32(k_cache[offset + e]);
+                weights.push_back(dot * scale);
+                keys.push_back(key);
+                m = std::max(m, weights.back());
+              }
+              double total = 0.0;
+              for (auto& w : weights) total += (w = std::exp(w - m));
+              for (int e = 0; e < head_dim; ++e) {
+                double acc = 0.0;
+                for (size_t j = 0; j < keys.size(); ++j) {
+                  const size_t offset = (static_cast<size_t>(tables[token_table[t] * max_blocks + keys[j] / block_size]) * block_size +
+                                         keys[j] % block_size) * row + static_cast<size_t>(kv_head) * head_dim;
+                  acc += weights[j] * fp16_to_f32(v_cache[offset + e]);
+                }
+                want[(static_cast<size_t>(t) * n_heads + h) * head_dim + e] = static_cast<float>(acc / total);
+              }
             }
           }
           PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
           shape.window = window;
+          shape.sinks = sinks;
           std::vector<PrefillTile> tiles;
           for (int t = 0; t < tokens;) {
             int n = 1;
@@ -358,8 +381,8 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           prefill_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_tiles.get(), static_cast<int>(tiles.size()),
                             d_tc.get(), nullptr, shape, nullptr);
           sync();
-          EXPECT_LT(relative_error(from_bf16(d_split.download()), want), 1e-2) << "window, split-KV";
-          EXPECT_LT(relative_error(from_bf16(d_tc.download()), want), 2e-2) << "window, tensor cores";
+          EXPECT_LT(relative_error(from_bf16(d_split.download()), want), 1e-2) << "split-KV";
+          EXPECT_LT(relative_error(from_bf16(d_tc.download()), want), 2e-2) << "tensor cores";
         }
       }
     }

@@ -42,6 +42,7 @@ struct PagedAttentionArgs {
   float* partial_lse;         // [listed tokens x n_heads x splits] when splits > 1
   int q_stride, n_heads, n_kv_heads, block_size, table_stride;
   int window;  // a query at position p sees keys (p - window, p]; 0 = all earlier keys
+  int sinks;   // with a window: the first `sinks` keys stay visible too (StreamingLLM)
   float scale;
 };
 
@@ -78,9 +79,12 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = a.n_heads / a.n_kv_heads;
   const int n_keys = a.token_keys[t];
+  // The attended keys as one run of indices: the sinks before the window, then the window.
   const int first_key = a.window > 0 ? max(0, n_keys - a.window) : 0;
-  const int chunk = split_chunk(n_keys - first_key);
-  const int begin = first_key + split * chunk, end = min(n_keys, begin + chunk);
+  const int sinks = min(a.sinks, first_key);
+  const int span = sinks + n_keys - first_key;
+  const int chunk = split_chunk(span);
+  const int begin = split * chunk, end = min(span, begin + chunk);
   const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
   const size_t head_offset = static_cast<size_t>(kv_head) * kHeadDim;
@@ -103,8 +107,9 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   }
 
   for (int base = begin + warp * 32; base < end; base += 32 * kAttentionWarps) {
-    const int key = base + lane;
-    const bool valid = key < end;
+    const int index = base + lane;
+    const bool valid = index < end;
+    const int key = index < sinks ? index : first_key + index - sinks;
     // Cache row of this lane's key; the P.V loop below takes the others' by shuffle.
     const int slot = valid ? table[key / a.block_size] * a.block_size + key % a.block_size : 0;
     float s[kGroup];

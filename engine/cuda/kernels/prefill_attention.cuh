@@ -30,6 +30,7 @@ struct PrefillAttentionArgs {
   float* lse;                // [tokens x n_heads], or null
   int q_stride, n_heads, n_kv_heads, block_size, table_stride;
   int window;  // a query at position p sees keys (p - window, p]; 0 = all earlier keys
+  int sinks;   // with a window: the first `sinks` keys stay visible too (StreamingLLM)
   float scale;
 };
 
@@ -75,11 +76,14 @@ __global__ void __launch_bounds__(32 * kPrefillWarps) prefill_attention(PrefillA
   const int q_pos = tile.first_pos + row;
   const int q_first_key = a.window > 0 ? q_pos - a.window + 1 : 0;  // may be negative: no limit then
   const bool row_valid = row < tile.count;
+  auto visible = [&](int key) { return key <= q_pos && (key >= q_first_key || key < a.sinks); };
   float m = -INFINITY, l = 0.0f;
-  // Key steps from the one holding the tile's first query's first key (aligned, as without a window).
-  const int first_step = a.window > 0 ? max(0, tile.first_pos - a.window + 1) / kKeyStep * kKeyStep : 0;
+  // Steps no query of the tile sees (past the sinks, before every window) are skipped: they
+  // would add exact zeros, so skipping them keeps results independent of the tiling.
+  const int tile_first_key = a.window > 0 ? tile.first_pos - a.window + 1 : 0;
 
-  for (int kb = first_step; kb <= last_pos; kb += kKeyStep) {
+  for (int kb = 0; kb <= last_pos; kb += kKeyStep) {
+    if (kb >= a.sinks && kb + kKeyStep <= tile_first_key) continue;
     __syncthreads();  // the previous step's K and V are no longer read
     for (int i = threadIdx.x; i < kKeyStep * (kHeadDim / 8); i += blockDim.x) {
       const int r = i / (kHeadDim / 8), c = (i % (kHeadDim / 8)) * 8, key = kb + r;
@@ -112,14 +116,14 @@ __global__ void __launch_bounds__(32 * kPrefillWarps) prefill_attention(PrefillA
     // Online softmax of the row's 32 columns; the pair of lanes combines.
     float tile_max = -INFINITY;
     for (int c = 32 * half; c < 32 * half + 32; ++c) {
-      if (row_valid && kb + c <= q_pos && kb + c >= q_first_key) tile_max = fmaxf(tile_max, s_s[row * kS + c]);
+      if (row_valid && visible(kb + c)) tile_max = fmaxf(tile_max, s_s[row * kS + c]);
     }
     tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
     const float m_new = fmaxf(m, tile_max);
     const float correction = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
     float sum = 0.0f;
     for (int c = 32 * half; c < 32 * half + 32; ++c) {
-      const bool seen = row_valid && kb + c <= q_pos && kb + c >= q_first_key;
+      const bool seen = row_valid && visible(kb + c);
       const float p = seen ? __expf(s_s[row * kS + c] - m_new) : 0.0f;
       p_s[row * kP + c] = __float2half(p);
       sum += p;
