@@ -1,6 +1,7 @@
-// The Llama forward on the GPU against the CPU forward on SmolLM2-135M: teacher-forced along the
-// llama.cpp parity prompts, and batched against alone. The GPU runs bf16 weights without 8-bit
-// activation quantization, so it is compared by agreement, not bit for bit.
+// The decoder on the GPU against the CPU forward: teacher-forced along the llama.cpp parity
+// prompts of SmolLM2-135M and Gemma 3 270M, batched against alone, graphs against prefill, the
+// scheduler on the GPU, and greedy runs of tiny random models. The GPU runs bf16 weights without
+// 8-bit activation quantization, so real files are compared by agreement, not bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,12 +41,23 @@ class CudaLlama : public ::testing::Test {
   std::unique_ptr<gguf::GgufFile> file_;
 };
 
-TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
-  std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
+// Teacher-forced along the llama.cpp parity prompts of a real file, against the CPU forward.
+struct TeacherForcedCase {
+  std::string model_path, fixture;
+};
+
+class CudaTeacherForced : public ::testing::TestWithParam<TeacherForcedCase> {};
+
+TEST_P(CudaTeacherForced, ArgmaxAgreesWithTheCpu) {
+  auto query = query_devices();
+  if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
+  const auto& param = GetParam();
+  if (!std::ifstream(param.model_path)) GTEST_SKIP() << "no model file " << param.model_path;
+  const auto file = gguf::GgufFile::open(param.model_path);
+  std::ifstream in(test::source_path("tests/golden/parity/" + param.fixture + ".json"));
   const auto fixture = nlohmann::json::parse(in);
-  model::DecoderModel cpu_model(*file_, 2);
-  auto model = gpu(64);
-  CudaLlamaModel& gpu = *model;
+  model::DecoderModel cpu_model(*file, 2);
+  CudaLlamaModel gpu(model::ModelConfig::from_gguf(*file), *gguf_weight_source(*file), 64, 16);
   std::vector<int32_t> table(64);
   std::iota(table.begin(), table.end(), 0);
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
@@ -71,10 +83,19 @@ TEST_F(CudaLlama, TeacherForcedAgreesWithCpu) {
       sum_diff += diff;
     }
   }
-  std::printf("[cuda] teacher-forced vs CPU over %d positions: argmax agreement %.1f%%, |diff| at the CPU's best: max %.3f, mean %.3f\n",
-              positions, 100.0 * agree / positions, max_diff, sum_diff / positions);
+  std::printf("[cuda] %s teacher-forced vs CPU over %d positions: argmax agreement %.1f%%, |diff| at the CPU's best: max %.3f, "
+              "mean %.3f\n",
+              param.fixture.c_str(), positions, 100.0 * agree / positions, max_diff, sum_diff / positions);
   EXPECT_GE(static_cast<double>(agree) / positions, 0.9);
 }
+
+INSTANTIATE_TEST_SUITE_P(RealFiles, CudaTeacherForced,
+                         ::testing::Values(TeacherForcedCase{test::default_model_path(), "smollm2-135m-instruct-q4_1"},
+                                           TeacherForcedCase{test::source_path("models/gemma-3-270m-q4_k_m.gguf"),
+                                                             "gemma-3-270m-q4_k_m"}),
+                         [](const ::testing::TestParamInfo<TeacherForcedCase>& param_info) {
+                           return param_info.index == 0 ? std::string("smollm2") : std::string("gemma3");
+                         });
 
 TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
   auto model = gpu(64);
