@@ -138,6 +138,7 @@ bool Scheduler::step() {
   std::vector<kvcache::CopyOp> copies;
   auto plan = schedule(copies);
   if (plan.empty()) {
+    emit_pending();
     // Nothing could be placed although nothing runs: the head of the queue cannot be admitted.
     // submit() checks that every request fits alone, so this only guards against a livelock.
     auto waiting = ordered(/*queued=*/true);
@@ -217,15 +218,23 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
                      completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
   }
   runner_->step(batch);
+  // While the device runs the step: the previous step's text, stop strings and events. A stop
+  // string may end a sequence this step computes for; its result is dropped.
+  emit_pending();
   std::vector<Sequence*> pickers;
   std::vector<sampling::SamplingRow> rows;
   int32_t row = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     Sequence& s = *plan[i].sequence;
+    const bool wants_logits = batch[i].logits == model::LogitsWanted::kLast;
+    if (is_done(s.status)) {
+      row += wants_logits ? 1 : 0;
+      continue;
+    }
     kv_.commit(s.id, batch[i].tokens);
     prompt_tokens_ += std::max(0, std::min(s.num_prompt, s.num_computed + plan[i].n_tokens) - s.num_computed);
     s.num_computed += plan[i].n_tokens;
-    if (batch[i].logits == model::LogitsWanted::kLast) add_picks(s, row++, pickers, rows);
+    if (wants_logits) add_picks(s, row++, pickers, rows);
   }
   if (rows.empty()) return;
   const auto picked = runner_->sample(rows);
@@ -268,31 +277,52 @@ void Scheduler::take_token(Sequence& s, const sampling::SampledToken& picked) {
   s.tokens.push_back(token);
   ++generated_tokens_;
   ++r.usage.completion_tokens;
-  SequenceEvent event;
-  event.request_id = r.id;
-  event.index = s.index;
   const bool stop_token = (!p.ignore_eos && model_.tokenizer->is_end_of_generation(token)) ||
                           std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) != p.stop_token_ids.end();
   if (stop_token) {
+    SequenceEvent event;
+    event.request_id = r.id;
+    event.index = s.index;
     finish(s, FinishReason::kStop, event);
     return;
   }
-  event.tokens.push_back(token);
+  PendingToken pending{&s, token, std::nullopt};
   if (p.logprobs >= 0) {
-    StepLogprobs step{{picked.chosen.token, picked.chosen.logprob}, {}};
-    for (const auto& e : picked.top) step.top.push_back({e.token, e.logprob});
-    event.logprobs.push_back(std::move(step));
+    pending.logprobs = StepLogprobs{{picked.chosen.token, picked.chosen.logprob}, {}};
+    for (const auto& e : picked.top) pending.logprobs->top.push_back({e.token, e.logprob});
   }
-  auto matched = s.stop_strings.push(s.detokenizer.push(token));
+  const bool at_length = s.num_generated() >= p.max_tokens ||
+                         static_cast<int32_t>(s.tokens.size()) >= model_.model->config().context_length;
+  if (at_length) {
+    emit(pending, /*last=*/true);
+  } else {
+    pending_.push_back(std::move(pending));  // its text is made while the next step runs
+  }
+}
+
+void Scheduler::emit(const PendingToken& pending, bool last) {
+  Sequence& s = *pending.sequence;
+  SequenceEvent event;
+  event.request_id = s.request->id;
+  event.index = s.index;
+  event.tokens.push_back(pending.token);
+  if (pending.logprobs) event.logprobs.push_back(*pending.logprobs);
+  auto matched = s.stop_strings.push(s.detokenizer.push(pending.token));
   event.text = std::move(matched.emit);
   if (matched.stopped) {
     finish(s, FinishReason::kStop, event);
-  } else if (s.num_generated() >= p.max_tokens ||
-             static_cast<int32_t>(s.tokens.size()) >= model_.model->config().context_length) {
+  } else if (last) {
     finish(s, FinishReason::kLength, event);
   } else {
-    r.sink(event);
+    s.request->sink(event);
   }
+}
+
+void Scheduler::emit_pending() {
+  for (const auto& pending : pending_) {
+    if (!is_done(pending.sequence->status)) emit(pending, /*last=*/false);
+  }
+  pending_.clear();
 }
 
 void Scheduler::finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -84,8 +85,19 @@ class Scheduler {
   // After s computed its last known token: forks waiting siblings, then describes the pick of
   // each (from logits row `row`) into `rows`, its sequence into `pickers`.
   void add_picks(Sequence& s, int32_t row, std::vector<Sequence*>& pickers, std::vector<sampling::SamplingRow>& rows);
-  // Appends the picked token to s and emits it, or ends s.
+  // A token picked for a sequence whose text and event wait for the next step to be queued.
+  struct PendingToken {
+    Sequence* sequence;
+    int32_t token;
+    std::optional<StepLogprobs> logprobs;
+  };
+  // Appends the picked token to s and ends s at a stop token; at its length limit emits it now,
+  // else leaves it in pending_.
   void take_token(Sequence& s, const sampling::SampledToken& picked);
+  // The token's text through the detokenizer and the stop strings, and its event (ending the
+  // sequence on a stop string, or with `last`).
+  void emit(const PendingToken& pending, bool last);
+  void emit_pending();
   // Ends s: flushes held text into `event`, frees its blocks, delivers the event.
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);
@@ -108,6 +120,7 @@ class Scheduler {
   int64_t generated_tokens_ = 0;
   int64_t steps_ = 0;
   std::vector<int32_t> end_of_generation_;  // masked while a sequence is below min_tokens
+  std::vector<PendingToken> pending_;       // picked last step, emitted once this step is queued
 };
 
 }  // namespace strata::scheduler
