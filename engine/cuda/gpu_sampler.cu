@@ -41,7 +41,8 @@ std::vector<sampling::SampledToken> GpuSampler::sample(const float* logits, int 
   SampleRowArgs* d_rows = at_least(rows_device_, rows.size());
   sampling::TokenAdjustment* d_adjustments = at_least(adjustments_device_, std::max<size_t>(1, n_adjustments));
   SampledOut* d_picks = at_least(picks_device_, rows.size());
-  float* work = at_least(work_, rows.size() * static_cast<size_t>(vocab));
+  // Scratch rows only where some row adjusts its logits (the kernel reads the others in place).
+  float* work = n_adjustments > 0 ? at_least(work_, rows.size() * static_cast<size_t>(vocab)) : nullptr;
   check(cudaMemcpyAsync(d_rows, args, rows.size() * sizeof(SampleRowArgs), cudaMemcpyHostToDevice, stream), "upload sampling rows");
   if (n_adjustments > 0) {
     check(cudaMemcpyAsync(d_adjustments, adjustments, n_adjustments * sizeof(sampling::TokenAdjustment), cudaMemcpyHostToDevice,

@@ -75,7 +75,7 @@ void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint1
                        const PagedAttentionShape& shape, cudaStream_t stream);
 
 // One token per row (engine/sampling/sample_row.h's definition) from rows of `logits`
-// ([any x vocab]); work: n_rows x vocab floats of scratch.
+// ([any x vocab]); work: n_rows x vocab floats of scratch, or null when no row adjusts a token.
 void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int n_rows,
                  const sampling::TokenAdjustment* adjustments, float* work, SampledOut* out, cudaStream_t stream);
 
