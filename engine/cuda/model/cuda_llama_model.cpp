@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -11,52 +10,10 @@
 #include "engine/cuda/gpu_sampler.h"
 #include "engine/cuda/graph_cache.h"
 #include "engine/cuda/ops.h"
+#include "engine/cuda/model/step_plan.h"
 #include "engine/cuda/pinned_buffer.h"
 
 namespace strata::cuda {
-namespace {
-
-// Decode batches are padded up to one of these sizes so a few graphs serve every batch.
-constexpr int kGraphBuckets[] = {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 256};
-
-int graph_bucket(int n) {
-  for (int b : kGraphBuckets) {
-    if (b >= n) return b;
-  }
-  return 0;  // larger batches run without a graph
-}
-
-int pow2_at_least(int n, int floor) {
-  int p = floor;
-  while (p < n) p *= 2;
-  return p;
-}
-
-// The shape of one step as the device sees it (after padding for a graph).
-struct StepShape {
-  int tokens = 0;          // query tokens, padding included
-  int outputs = 0;         // logits rows computed
-  int table_rows = 0;      // block-table rows
-  int table_width = 0;     // entries per row
-  int max_keys = 0;        // keys of the token that sees the most (a bound, for a graph)
-  bool all_outputs = false;  // every token is an output row, in order (no gather)
-  int prefill_tiles = 0;   // tensor-core attention tiles (sequences with more than one new token)
-  int listed_decodes = 0;  // tokens of one-token sequences, listed for the split-KV attention
-                           // (0 in a graph step: there every token is one, and none is listed)
-
-  // Offsets (int32 elements) of the inputs packed into one buffer.
-  size_t positions() const { return static_cast<size_t>(tokens); }
-  size_t slots() const { return 2 * static_cast<size_t>(tokens); }
-  size_t token_table() const { return 3 * static_cast<size_t>(tokens); }
-  size_t keys() const { return 4 * static_cast<size_t>(tokens); }
-  size_t output_rows() const { return 5 * static_cast<size_t>(tokens); }
-  size_t tables() const { return output_rows() + static_cast<size_t>(outputs); }
-  size_t tiles() const { return tables() + static_cast<size_t>(table_rows) * table_width; }
-  size_t decode_list() const { return tiles() + 4 * static_cast<size_t>(prefill_tiles); }
-  size_t total() const { return decode_list() + static_cast<size_t>(listed_decodes); }
-};
-
-}  // namespace
 
 struct CudaLlamaModel::State {
   struct Layer {
@@ -191,77 +148,13 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
   const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size);
-  const int n = static_cast<int>(flat.tokens.size());
-  const int n_out = static_cast<int>(flat.output_rows.size());
+  const StepPlan plan = plan_step(batch, flat, s.block_size);
+  const StepShape& step = plan.shape;
+  const int bucket = plan.graph_bucket;
   const int d = c.n_embd, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
-
-  // Host-side plan: the step's shape, padded to a graph bucket for decode steps.
-  int max_blocks = 1;
-  bool decode = true;
-  for (const auto& seq : batch) {
-    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_table.size()));
-    decode = decode && seq.tokens.size() == 1 && seq.logits == model::LogitsWanted::kLast;
-  }
-  const int bucket = decode ? graph_bucket(n) : 0;
-  StepShape step;
-  step.tokens = bucket > 0 ? bucket : n;
-  step.outputs = bucket > 0 ? bucket : n_out;
-  step.table_rows = bucket > 0 ? bucket : static_cast<int>(batch.size());
-  step.table_width = bucket > 0 ? pow2_at_least(max_blocks, 8) : max_blocks;
-  step.all_outputs = decode;
-  step.max_keys = bucket > 0 ? step.table_width * s.block_size : flat.longest;
-  // Outside graphs: prefill tiles aligned to absolute positions, and the one-token sequences.
-  std::vector<PrefillTile> tiles;
-  std::vector<int32_t> decode_list;
-  if (bucket == 0) {
-    int32_t first = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const auto n_i = static_cast<int32_t>(batch[i].tokens.size());
-      if (n_i == 1) {
-        decode_list.push_back(first);
-      } else {
-        append_prefill_tiles(static_cast<int32_t>(i), first, batch[i].start_pos, n_i, tiles);
-      }
-      first += n_i;
-    }
-  }
-  step.prefill_tiles = static_cast<int>(tiles.size());
-  step.listed_decodes = static_cast<int>(decode_list.size());
-
   check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
   int32_t* in = s.staging.reserve(step.total());
-  std::fill(in, in + step.total(), 0);
-  for (int t = 0; t < step.tokens; ++t) {
-    if (t < n) {
-      const auto ut = static_cast<size_t>(t);
-      const int32_t pos = flat.positions[ut];
-      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_table[static_cast<size_t>(pos / s.block_size)];
-      in[t] = flat.tokens[ut];
-      in[step.positions() + ut] = pos;
-      in[step.slots() + ut] = block * s.block_size + pos % s.block_size;
-      in[step.token_table() + ut] = flat.sequence[ut];
-      in[step.keys() + ut] = pos + 1;
-    } else {  // padding: one key, in the scratch block, through a table row of its own
-      in[step.slots() + static_cast<size_t>(t)] = s.scratch_block() * s.block_size;
-      in[step.token_table() + static_cast<size_t>(t)] = t;
-      in[step.keys() + static_cast<size_t>(t)] = 1;
-    }
-  }
-  for (int i = 0; i < step.outputs; ++i) {
-    in[step.output_rows() + static_cast<size_t>(i)] = i < n_out ? static_cast<int32_t>(flat.output_rows[static_cast<size_t>(i)]) : i;
-  }
-  std::memcpy(in + step.tiles(), tiles.data(), tiles.size() * sizeof(PrefillTile));
-  std::copy(decode_list.begin(), decode_list.end(), in + step.decode_list());
-  for (int r = 0; r < step.table_rows; ++r) {
-    int32_t* row = in + step.tables() + static_cast<size_t>(r) * step.table_width;
-    std::fill(row, row + step.table_width, s.scratch_block());
-    if (r >= static_cast<int>(batch.size())) continue;
-    const auto& table = batch[static_cast<size_t>(r)].block_table;
-    for (size_t i = 0; i < table.size(); ++i) {
-      if (table[i] < 0 || table[i] >= s.n_blocks) throw std::invalid_argument("forward: block id " + std::to_string(table[i]) + " is out of range");
-      row[i] = table[i];
-    }
-  }
+  pack_step(plan, batch, flat, s.block_size, s.n_blocks, s.scratch_block(), in);
 
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
@@ -344,7 +237,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
     record();
   }
 
-  s.last_outputs = n_out;
+  s.last_outputs = plan.outputs;
 }
 
 std::vector<float> CudaLlamaModel::logits() {

@@ -1,0 +1,81 @@
+// The host half of a GPU step: graph buckets and padding, prefill tiles aligned to absolute
+// positions, the decode list, and the packed inputs. Runs without a GPU.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "engine/cuda/model/step_plan.h"
+
+namespace strata::cuda {
+namespace {
+
+model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16); }
+
+TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
+  std::vector<int32_t> a = {7}, b = {8}, c = {9};
+  std::vector<int32_t> table_a = {0, 1}, table_b = {2}, table_c = {3, 4, 5};
+  const model::ForwardBatch batch = {{a, 20, table_a}, {b, 3, table_b}, {c, 40, table_c}};
+  const auto flat = flat_of(batch);
+  const auto plan = plan_step(batch, flat, 16);
+  EXPECT_EQ(plan.graph_bucket, 4);
+  EXPECT_EQ(plan.shape.tokens, 4);
+  EXPECT_EQ(plan.shape.table_width, 8);          // a power of two, at least 8
+  EXPECT_EQ(plan.shape.max_keys, 8 * 16);        // a bound from the width, for the graph
+  EXPECT_TRUE(plan.shape.all_outputs);
+  EXPECT_TRUE(plan.tiles.empty());
+  EXPECT_TRUE(plan.decode_list.empty());         // a graph step lists nothing
+  std::vector<int32_t> in(plan.shape.total());
+  pack_step(plan, batch, flat, 16, 10, 10, in.data());
+  EXPECT_EQ(in[0], 7);
+  EXPECT_EQ(in[plan.shape.positions() + 2], 40);
+  EXPECT_EQ(in[plan.shape.slots() + 2], 5 * 16 + 40 % 16);
+  EXPECT_EQ(in[plan.shape.keys() + 1], 4);
+  // The padding row: one key in the scratch block, through a table row of its own.
+  EXPECT_EQ(in[plan.shape.slots() + 3], 10 * 16);
+  EXPECT_EQ(in[plan.shape.token_table() + 3], 3);
+  EXPECT_EQ(in[plan.shape.keys() + 3], 1);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(in[plan.shape.tables() + 3 * 8 + static_cast<size_t>(i)], 10);
+  EXPECT_EQ(in[plan.shape.tables() + 1 * 8 + 0], 2);
+  EXPECT_EQ(in[plan.shape.tables() + 1 * 8 + 1], 10);  // beyond a row's blocks: scratch
+}
+
+TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed) {
+  std::vector<int32_t> prompt(100), one = {5};
+  std::iota(prompt.begin(), prompt.end(), 1);
+  std::vector<int32_t> table_p(10), table_d = {11, 12};
+  std::iota(table_p.begin(), table_p.end(), 0);
+  // The prompt continues at position 50 (a later chunk), beside a decode token.
+  const model::ForwardBatch batch = {{one, 20, table_d}, {prompt, 50, table_p, model::LogitsWanted::kAll}};
+  const auto flat = flat_of(batch);
+  const auto plan = plan_step(batch, flat, 16);
+  EXPECT_EQ(plan.graph_bucket, 0);
+  EXPECT_EQ(plan.shape.tokens, 101);
+  ASSERT_EQ(plan.decode_list, std::vector<int32_t>{0});
+  // Positions 50..149: tiles [50, 64), [64, 128), [128, 150).
+  ASSERT_EQ(plan.tiles.size(), 3u);
+  EXPECT_EQ(plan.tiles[0].first_token, 1);
+  EXPECT_EQ(plan.tiles[0].first_pos, 50);
+  EXPECT_EQ(plan.tiles[0].count, 14);
+  EXPECT_EQ(plan.tiles[1].first_pos, 64);
+  EXPECT_EQ(plan.tiles[1].count, 64);
+  EXPECT_EQ(plan.tiles[2].first_pos, 128);
+  EXPECT_EQ(plan.tiles[2].count, 22);
+  EXPECT_EQ(plan.tiles[2].table_row, 1);
+  std::vector<int32_t> in(plan.shape.total());
+  pack_step(plan, batch, flat, 16, 16, 16, in.data());
+  EXPECT_EQ(in[plan.shape.decode_list()], 0);
+  EXPECT_EQ(in[plan.shape.tiles() + 4], 15);  // the second tile's first token (flat index)
+}
+
+TEST(CudaStepPlan, BlockIdsOutsideTheCacheAreRefused) {
+  std::vector<int32_t> t = {1};
+  std::vector<int32_t> table = {0, 99};
+  const model::ForwardBatch batch = {{t, 20, table}};
+  const auto flat = flat_of(batch);
+  const auto plan = plan_step(batch, flat, 16);
+  std::vector<int32_t> in(plan.shape.total());
+  EXPECT_THROW(pack_step(plan, batch, flat, 16, 32, 32, in.data()), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace strata::cuda
