@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/q8_k.h"
 #include "engine/cpu/quant_dot.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/gguf/gguf_file.h"
 
 namespace strata::cpu {
 
-// A [rows x cols] weight matrix (cols contiguous). Q4_0, Q4_1, Q5_0, Q8_0, F16 and F32 are used in
-// place from the mapped file; any other dequantizable type is widened to F32 at load.
+// A [rows x cols] weight matrix (cols contiguous). Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K, F16 and F32
+// are used in place from the mapped file; any other dequantizable type is widened to F32 at load.
+// matmul() quantizes the activations of the quantized types: Q8 blocks of 32 for Q4_0..Q8_0,
+// Q8_K blocks of 256 for Q4_K and Q6_K, as llama.cpp does.
 class WeightMatrix {
  public:
   WeightMatrix() = default;
@@ -27,7 +30,6 @@ class WeightMatrix {
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   const uint8_t* row(int64_t r) const { return data_ + r * row_bytes_; }
-  bool uses_q8_activations() const;
   // Row r as float32 (for embedding lookups).
   void dequantize_row(int64_t r, float* out) const;
 
@@ -43,6 +45,7 @@ class WeightMatrix {
 // Scratch for activation quantization, reused across calls to avoid allocation per layer.
 struct MatmulScratch {
   std::vector<BlockQ8> q8;
+  std::vector<BlockQ8K> q8k;
 };
 
 // x: [n_tokens x W.cols()], y: [n_tokens x W.rows()], both row-major float32.

@@ -9,31 +9,21 @@
 namespace strata::cpu {
 namespace {
 
-float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_value(h);
-}
-
 float round_to_fp16(float x) { return fp16_to_f32(f32_to_fp16(x)); }
 
 #ifdef STRATA_AVX2
 // 16 bytes of packed nibbles -> 32 bytes: elements 0..15 (low nibbles), then 16..31 (high).
 __m256i unpack_nibbles(const uint8_t* qs) {
   __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+  return low_nibbles(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw));
 }
 
 // Sum of products of unsigned bytes u and signed bytes s, as 8 float lanes.
 __m256 dot_u8_i8(__m256i u, __m256i s) {
-  __m256i pairs = _mm256_maddubs_epi16(u, s);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  return _mm256_cvtepi32_ps(dot_u8_i8_weighted(u, s, _mm256_set1_epi16(1)));
 }
 
-__m256i load_qs(const BlockQ8& x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs)); }
-#endif
-
+__m256i load_qs(const BlockQ8& x) { return load_bytes32(x.qs); }
 
 // 0xFF in byte e of the result where bit e of the 32 bits at p is set, else 0.
 __m256i bytes_from_bits(const uint8_t* p) {
@@ -44,6 +34,7 @@ __m256i bytes_from_bits(const uint8_t* p) {
   const __m256i bit_in_byte = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201));
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit_in_byte), bit_in_byte);
 }
+#endif
 
 
 // The weight layouts the quantized dot products read. unpack() gives the block's 32
@@ -103,8 +94,8 @@ void dot_rows(const uint8_t* w, const BlockQ8* const* x, int64_t n_blocks, float
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* wb = w + b * Layout::kBytes;
     const __m256i q = Layout::unpack(wb);
-    const float d = half_at(wb);
-    const float m = Layout::kHasOffset ? half_at(wb + 2) : 0.0f;
+    const float d = fp16_at(wb);
+    const float m = Layout::kHasOffset ? fp16_at(wb + 2) : 0.0f;
     // Signed weights use the sign trick: |q| * (x with q's sign), |q| shared by every row.
     const __m256i q_abs = Layout::kSigned ? _mm256_sign_epi8(q, q) : q;
     for (int n = 0; n < N; ++n) {
@@ -119,12 +110,12 @@ void dot_rows(const uint8_t* w, const BlockQ8* const* x, int64_t n_blocks, float
   float sum[N] = {};
   for (int64_t b = 0; b < n_blocks; ++b) {
     const uint8_t* wb = w + b * Layout::kBytes;
-    const float d = half_at(wb);
+    const float d = fp16_at(wb);
     for (int n = 0; n < N; ++n) {
       int isum = 0;
       for (int j = 0; j < kQ8Block; ++j) isum += Layout::value(wb, j) * x[n][b].qs[j];
       sum[n] += d * x[n][b].d * static_cast<float>(isum);
-      if constexpr (Layout::kHasOffset) offset[n] += half_at(wb + 2) * x[n][b].s;
+      if constexpr (Layout::kHasOffset) offset[n] += fp16_at(wb + 2) * x[n][b].s;
     }
   }
   for (int n = 0; n < N; ++n) out[n] = sum[n] + offset[n];
@@ -133,12 +124,7 @@ void dot_rows(const uint8_t* w, const BlockQ8* const* x, int64_t n_blocks, float
 
 template <typename Layout>
 void dot_rows_dispatch(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out) {
-  switch (n_rows) {
-    case 1: return dot_rows<Layout, 1>(w, x, n_blocks, out);
-    case 2: return dot_rows<Layout, 2>(w, x, n_blocks, out);
-    case 3: return dot_rows<Layout, 3>(w, x, n_blocks, out);
-    default: return dot_rows<Layout, kMaxDotRows>(w, x, n_blocks, out);
-  }
+  with_row_count(n_rows, [&]<int N>() { dot_rows<Layout, N>(w, x, n_blocks, out); });
 }
 
 template <typename Layout>

@@ -31,6 +31,16 @@ float dot_q8_0_q8(const uint8_t* w, const BlockQ8* x, int64_t n_blocks);
 // One weight row against n_rows (1..kMaxDotRows) activation rows at once, unpacking each weight
 // block once for all of them: out[i] equals the single-row dot of x[i], bit for bit.
 constexpr int kMaxDotRows = 4;
+// Calls kernel.template operator()<N>() with N = n_rows (1..kMaxDotRows) as a constant.
+template <typename Kernel>
+void with_row_count(int n_rows, Kernel&& kernel) {
+  switch (n_rows) {
+    case 1: return kernel.template operator()<1>();
+    case 2: return kernel.template operator()<2>();
+    case 3: return kernel.template operator()<3>();
+    default: return kernel.template operator()<kMaxDotRows>();
+  }
+}
 void dot_q4_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
 void dot_q4_1_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);
 void dot_q5_0_q8_rows(const uint8_t* w, const BlockQ8* const* x, int n_rows, int64_t n_blocks, float* out);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "engine/common/half.h"
 
@@ -27,6 +28,26 @@ inline float hsum(__m256 v) {
 inline __m256 load_fp16x8(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+
+inline __m256i load_bytes32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// The low and the high nibble of each byte, as bytes 0..15.
+inline __m256i low_nibbles(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0f)); }
+inline __m256i high_nibbles(__m256i v) { return low_nibbles(_mm256_srli_epi16(v, 4)); }
+
+// Products of unsigned bytes u and signed bytes s, summed in groups of four adjacent bytes, each
+// group's 16-bit pair sums weighted by the int16 lanes of `weights` (1 for a plain sum; a block
+// scale for K-quants): 8 int32 lanes. Exact while each pair sum fits int16 (|u| * |s| * 2 <= 32767).
+inline __m256i dot_u8_i8_weighted(__m256i u, __m256i s, __m256i weights) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), weights);
+}
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 1));
+  return _mm_cvtsi128_si32(x);
+}
 #endif
 
 // fp16 -> float32 for one value, through the hardware conversion when there is one.
@@ -36,6 +57,13 @@ inline float fp16_value(uint16_t h) {
 #else
   return fp16_to_f32(h);
 #endif
+}
+
+// The fp16 value stored (unaligned) at p, as float32.
+inline float fp16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_value(h);
 }
 
 }  // namespace strata::cpu

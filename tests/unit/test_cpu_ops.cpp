@@ -23,8 +23,10 @@
 #include <vector>
 
 #include "engine/common/half.h"
+#include "engine/cpu/kquant_dot.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/ops.h"
+#include "engine/cpu/q8_k.h"
 #include "engine/cpu/quant_dot.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/gguf/dequantize.h"
@@ -342,6 +344,156 @@ TEST(CpuOpsQuantDot, Q8_0WithExtremeQuants) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q8_K activations and the K-quant dot products
+
+TEST(CpuOpsKQuantDot, QuantizeRowQ8KFollowsItsDefinition) {
+  STRATA_SEEDED_RNG(rng);
+  for (int64_t n : {256, 512, 2048}) {
+    std::vector<float> x = activations(rng, n);
+    std::vector<BlockQ8K> q(static_cast<size_t>(n / kQ8KBlock));
+    quantize_row_q8_k(x.data(), q.data(), n);
+    for (int64_t b = 0; b < n / kQ8KBlock; ++b) {
+      const float* xb = x.data() + b * kQ8KBlock;
+      const BlockQ8K& qb = q[static_cast<size_t>(b)];
+      int extreme = 0;  // the first element of largest magnitude
+      for (int j = 1; j < kQ8KBlock; ++j) extreme = std::fabs(xb[j]) > std::fabs(xb[extreme]) ? j : extreme;
+      const float iscale = -127.0f / xb[extreme];
+      EXPECT_EQ(qb.d, 1.0f / iscale) << "block " << b;
+      EXPECT_EQ(qb.qs[extreme], -127) << "block " << b;
+      for (int j = 0; j < kQ8KBlock; ++j) {
+        ASSERT_GE(qb.qs[j], -127);
+        ASSERT_LE(qb.qs[j], 127);
+        EXPECT_LE(std::fabs(iscale * xb[j] - qb.qs[j]), 0.5f) << "block " << b << " elem " << j;
+      }
+      for (int g = 0; g < kQ8KBlock / 16; ++g) {
+        int sum = 0;
+        for (int j = 0; j < 16; ++j) sum += qb.qs[g * 16 + j];
+        EXPECT_EQ(qb.bsums[g], sum) << "block " << b << " group " << g;
+      }
+    }
+  }
+}
+
+TEST(CpuOpsKQuantDot, QuantizeRowQ8KTiesZerosAndHalves) {
+  std::vector<float> x(2 * kQ8KBlock, 0.0f);
+  x[5] = 127.0f;  // the first of two equal magnitudes sets the sign: iscale = -1, d = -1
+  x[9] = -127.0f;
+  x[10] = 1.5f;  // halves round to even
+  x[11] = 2.5f;
+  std::vector<BlockQ8K> q(2);
+  std::memset(q.data(), 0x5a, q.size() * sizeof(BlockQ8K));
+  quantize_row_q8_k(x.data(), q.data(), 2 * kQ8KBlock);
+  EXPECT_EQ(q[0].d, -1.0f);
+  EXPECT_EQ(q[0].qs[5], -127);
+  EXPECT_EQ(q[0].qs[9], 127);
+  EXPECT_EQ(q[0].qs[10], -2);
+  EXPECT_EQ(q[0].qs[11], -2);
+  EXPECT_EQ(q[1].d, 0.0f);  // an all-zero block is all zero, sums included
+  for (int j = 0; j < kQ8KBlock; ++j) EXPECT_EQ(q[1].qs[j], 0);
+  for (int16_t s : q[1].bsums) EXPECT_EQ(s, 0);
+}
+
+// A K-quant block's weights split exactly as w = a - b: a = d * scale * q, b = dmin * min (Q6_K:
+// b = 0), in double: the file's own dequantizer, given the block with that scale set to 1 and
+// the other to 0, returns scale * q (or -min) exactly, as products of small integers.
+void kquant_parts(TensorType type, const uint8_t* block, double* a, double* b) {
+  const size_t bytes = traits(type).block_bytes;
+  std::vector<uint8_t> copy(block, block + bytes);
+  std::vector<float> part(kQ8KBlock);
+  const size_t d_at = type == TensorType::kQ4_K ? 0 : 208;
+  const double d = get_half(block + d_at);
+  put_half(copy.data() + d_at, 1.0f);
+  if (type == TensorType::kQ4_K) put_half(copy.data() + 2, 0.0f);
+  gguf::dequantize_row(type, copy.data(), part.data(), kQ8KBlock);
+  for (int j = 0; j < kQ8KBlock; ++j) a[j] = d * part[static_cast<size_t>(j)];
+  for (int j = 0; j < kQ8KBlock; ++j) b[j] = 0.0;
+  if (type == TensorType::kQ4_K) {
+    const double dmin = get_half(block + 2);
+    put_half(copy.data(), 0.0f);
+    put_half(copy.data() + 2, 1.0f);
+    gguf::dequantize_row(type, copy.data(), part.data(), kQ8KBlock);
+    for (int j = 0; j < kQ8KBlock; ++j) b[j] = -dmin * part[static_cast<size_t>(j)];
+  }
+}
+
+using KQuantRowsFn = void (*)(const uint8_t*, const BlockQ8K* const*, int, int64_t, float*);
+using KQuantScalarFn = float (*)(const uint8_t*, const BlockQ8K*, int64_t);
+
+uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// Extreme blocks: every quant and scale at the end of its range that maximizes the 16-bit pair
+// sums, against activations of +-127 only.
+void make_extreme(TensorType type, uint8_t* block) {
+  const size_t bytes = traits(type).block_bytes;
+  if (type == TensorType::kQ4_K) {
+    std::memset(block, 0xff, bytes);  // scales and mins 63, quants 15
+    put_half(block, 0.001f);
+    put_half(block + 2, 0.002f);
+  } else {
+    std::memset(block, 0x00, bytes);  // quants -32
+    std::memset(block + 192, 0x80, 16);  // scales -128
+    put_half(block + 208, 0.0001f);
+  }
+}
+
+void check_kquant_dot(TensorType type, KQuantRowsFn dot_rows, KQuantScalarFn dot_scalar) {
+  STRATA_SEEDED_RNG(rng);
+  const size_t block_bytes = traits(type).block_bytes;
+  for (int64_t n_blocks : {1, 2, 3, 8}) {
+    SCOPED_TRACE("n_blocks " + std::to_string(n_blocks));
+    const int64_t n = n_blocks * kQ8KBlock, rows = 17;
+    std::vector<uint8_t> w = random_weights(rng, type, rows, n);
+    make_extreme(type, w.data() + static_cast<size_t>((rows - 1) * n_blocks) * block_bytes);
+    std::vector<std::vector<BlockQ8K>> xq(kMaxDotRows, std::vector<BlockQ8K>(static_cast<size_t>(n_blocks)));
+    for (int i = 0; i < kMaxDotRows; ++i) {
+      std::vector<float> x = activations(rng, n);
+      if (i == kMaxDotRows - 1) {
+        for (float& v : x) v = (rng() & 1) ? 1.0f : -1.0f;
+      }
+      quantize_row_q8_k(x.data(), xq[static_cast<size_t>(i)].data(), n);
+    }
+    const BlockQ8K* x_rows[kMaxDotRows];
+    for (int i = 0; i < kMaxDotRows; ++i) x_rows[i] = xq[static_cast<size_t>(i)].data();
+
+    for (int64_t r = 0; r < rows; ++r) {
+      SCOPED_TRACE("row " + std::to_string(r));
+      const uint8_t* wrow = w.data() + static_cast<size_t>(r * n_blocks) * block_bytes;
+      float all[kMaxDotRows];
+      dot_rows(wrow, x_rows, kMaxDotRows, n_blocks, all);
+      for (int n_rows = 1; n_rows < kMaxDotRows; ++n_rows) {
+        float some[kMaxDotRows];
+        dot_rows(wrow, x_rows, n_rows, n_blocks, some);
+        for (int i = 0; i < n_rows; ++i) EXPECT_EQ(float_bits(some[i]), float_bits(all[i])) << n_rows << " rows, row " << i;
+      }
+      for (int i = 0; i < kMaxDotRows; ++i) {
+        EXPECT_EQ(float_bits(dot_scalar(wrow, x_rows[i], n_blocks)), float_bits(all[i])) << "scalar path, activations " << i;
+        double ref = 0.0, scale = 0.0;
+        std::vector<double> a(kQ8KBlock), b(kQ8KBlock);
+        for (int64_t blk = 0; blk < n_blocks; ++blk) {
+          kquant_parts(type, wrow + static_cast<size_t>(blk) * block_bytes, a.data(), b.data());
+          const BlockQ8K& xb = x_rows[i][blk];
+          for (int j = 0; j < kQ8KBlock; ++j) {
+            const double xv = static_cast<double>(xb.qs[j]) * xb.d;
+            ref += (a[static_cast<size_t>(j)] - b[static_cast<size_t>(j)]) * xv;
+            scale += (std::fabs(a[static_cast<size_t>(j)]) + std::fabs(b[static_cast<size_t>(j)])) * std::fabs(xv);
+          }
+        }
+        // One rounding of each block's scale product and integer sum, then float sums over blocks
+        // (and 8 lanes folded): (blocks + 8) * 2u of the sum of |terms|.
+        EXPECT_NEAR(all[i], ref, (static_cast<double>(n_blocks) + 8.0) * 2.0 * kFloatEps * scale + 1e-30) << "activations " << i;
+      }
+    }
+  }
+}
+
+TEST(CpuOpsKQuantDot, Q4_K) { check_kquant_dot(TensorType::kQ4_K, dot_q4_k_q8_k_rows, scalar::dot_q4_k_q8_k); }
+TEST(CpuOpsKQuantDot, Q6_K) { check_kquant_dot(TensorType::kQ6_K, dot_q6_k_q8_k_rows, scalar::dot_q6_k_q8_k); }
+
+// ---------------------------------------------------------------------------------------------
 // Float dot products
 
 TEST(CpuOpsFloatDot, DotF32AndF16) {
@@ -392,9 +544,9 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
   ASSERT_EQ(m.cols(), cols);
   const bool q8 = type == TensorType::kQ4_0 || type == TensorType::kQ4_1 || type == TensorType::kQ5_0 ||
                   type == TensorType::kQ8_0;
-  const bool in_place = q8 || type == TensorType::kF16 || type == TensorType::kF32;
+  const bool q8k = type == TensorType::kQ4_K || type == TensorType::kQ6_K;
+  const bool in_place = q8 || q8k || type == TensorType::kF16 || type == TensorType::kF32;
   EXPECT_EQ(m.type(), in_place ? type : TensorType::kF32);
-  EXPECT_EQ(m.uses_q8_activations(), q8);
 
   // The matrix's own row dequantization (used for embeddings) matches the file's.
   std::vector<float> row(static_cast<size_t>(cols));
@@ -422,6 +574,8 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
         quantize_row_q8(xt, xq8.data(), cols);
         xq = q8_values(xq8);
       }
+      std::vector<BlockQ8K> xq8k(static_cast<size_t>(cols / kQ8KBlock));
+      if (q8k) quantize_row_q8_k(xt, xq8k.data(), cols);
       for (int64_t r = 0; r < rows; ++r) {
         const size_t i = static_cast<size_t>(t * rows + r);
         const float* wd = wdeq.data() + r * cols;
@@ -439,12 +593,24 @@ TEST_P(CpuOpsMatmul, MatchesReferenceAndIsIdenticalAcrossThreadCounts) {
               << "token " << t << " row " << r;
           EXPECT_NEAR(y1[i], exact, q8_activation_error_bound(type, wrow, wd, xt, cols) + 1e-5 * abs_sum)
               << "token " << t << " row " << r;
+        } else if (q8k) {
+          // The dot product on the Q8_K activations (checked against double above), bit for bit...
+          const BlockQ8K* xk = xq8k.data();
+          float dot;
+          (type == TensorType::kQ4_K ? dot_q4_k_q8_k_rows : dot_q6_k_q8_k_rows)(wrow, &xk, 1, cols / kQ8KBlock, &dot);
+          EXPECT_EQ(float_bits(y1[i]), float_bits(dot)) << "token " << t << " row " << r;
+          // ...and within the worst case of quantizing x: |x - qs * d| <= |d| (1/2 + 2^-15) per element.
+          double bound = 0.0;
+          for (int64_t j = 0; j < cols; ++j) {
+            bound += std::fabs(static_cast<double>(wd[j])) * std::fabs(xq8k[static_cast<size_t>(j / kQ8KBlock)].d) * (0.5 + 512 * kFloatEps);
+          }
+          EXPECT_NEAR(y1[i], exact, bound + 1e-5 * abs_sum) << "token " << t << " row " << r;
         } else {
           EXPECT_NEAR(y1[i], exact, (static_cast<double>(cols) + 4.0) * kFloatEps * abs_sum) << "token " << t << " row " << r;
         }
       }
     }
-    if (!q8) {  // q8 types: the per-element quantization bound above
+    if (!q8 && !q8k) {  // quantized types: the per-element quantization bound above
       EXPECT_LT(rel_norm(y1, ref), 1e-5);
     }
   }
@@ -455,7 +621,8 @@ INSTANTIATE_TEST_SUITE_P(Types, CpuOpsMatmul,
                                            MatmulCase{TensorType::kQ5_0, 512},
                                            MatmulCase{TensorType::kQ8_0, 512}, MatmulCase{TensorType::kF16, 512},
                                            MatmulCase{TensorType::kF32, 512}, MatmulCase{TensorType::kQ6_K, 512},
-                                           MatmulCase{TensorType::kQ4_K, 256}, MatmulCase{TensorType::kQ8_0, 32},
+                                           MatmulCase{TensorType::kQ4_K, 256}, MatmulCase{TensorType::kQ4_K, 1024},
+                                           MatmulCase{TensorType::kQ8_0, 32},
                                            MatmulCase{TensorType::kF32, 96}),
                          [](const ::testing::TestParamInfo<MatmulCase>& param_info) {
                            return std::string(gguf::tensor_type_name(param_info.param.type)) + "_" +
