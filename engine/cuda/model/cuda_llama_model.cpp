@@ -163,8 +163,9 @@ int32_t CudaLlamaModel::n_blocks() const { return state_->n_blocks; }
 int32_t CudaLlamaModel::block_size() const { return state_->block_size; }
 size_t CudaLlamaModel::captured_graphs() const { return state_->graphs.size(); }
 
-void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
+void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   State& s = *state_;
+  if (group != 0) throw std::invalid_argument("copy_kv_block: the CUDA model has one cache group");
   if (src < 0 || src >= s.n_blocks || dst < 0 || dst >= s.n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
   const size_t block = static_cast<size_t>(s.block_size) * s.config.n_kv_heads * s.config.head_dim;
   for (auto* caches : {&s.k_cache, &s.v_cache}) {
@@ -179,7 +180,7 @@ void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
 void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
-  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size);
+  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, 1);
   const int n = static_cast<int>(flat.tokens.size());
   const int n_out = static_cast<int>(flat.output_rows.size());
   const int d = c.n_embd, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
@@ -188,7 +189,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   int max_blocks = 1;
   bool decode = true;
   for (const auto& seq : batch) {
-    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_table.size()));
+    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_tables[0].size()));
     decode = decode && seq.tokens.size() == 1 && seq.logits == model::LogitsWanted::kLast;
   }
   const int bucket = decode ? graph_bucket(n) : 0;
@@ -207,7 +208,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
     if (t < n) {
       const auto ut = static_cast<size_t>(t);
       const int32_t pos = flat.positions[ut];
-      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_table[static_cast<size_t>(pos / s.block_size)];
+      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_tables[0][static_cast<size_t>(pos / s.block_size)];
       in[t] = flat.tokens[ut];
       in[step.positions() + ut] = pos;
       in[step.slots() + ut] = block * s.block_size + pos % s.block_size;
@@ -226,7 +227,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
     int32_t* row = in + step.tables() + static_cast<size_t>(r) * step.table_width;
     std::fill(row, row + step.table_width, s.scratch_block());
     if (r >= static_cast<int>(batch.size())) continue;
-    const auto& table = batch[static_cast<size_t>(r)].block_table;
+    const auto& table = batch[static_cast<size_t>(r)].block_tables[0];
     for (size_t i = 0; i < table.size(); ++i) {
       if (table[i] < 0 || table[i] >= s.n_blocks) throw std::invalid_argument("forward: block id " + std::to_string(table[i]) + " is out of range");
       row[i] = table[i];
@@ -310,17 +311,27 @@ std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampl
   return s.sampler.sample(s.logits.get(), s.last_outputs, s.config.vocab_size, rows, s.stream);
 }
 
+namespace {
+
+int32_t single_group_blocks(std::span<const int32_t> blocks_per_group) {
+  if (blocks_per_group.size() != 1) throw std::invalid_argument("the CUDA model has one KV cache group");
+  return blocks_per_group[0];
+}
+
+}  // namespace
+
 model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file) {
-  return [&file](int32_t n_blocks, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+  return [&file](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = gguf_weight_source(file);
-    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights, n_blocks, block_size);
+    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights,
+                                            single_group_blocks(blocks_per_group), block_size);
   };
 }
 
 model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& config, uint64_t seed) {
-  return [config, seed](int32_t n_blocks, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+  return [config, seed](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = random_weight_source(seed);
-    return std::make_unique<CudaLlamaModel>(config, *weights, n_blocks, block_size);
+    return std::make_unique<CudaLlamaModel>(config, *weights, single_group_blocks(blocks_per_group), block_size);
   };
 }
 
