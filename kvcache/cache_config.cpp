@@ -60,9 +60,14 @@ void validate(const KvCacheConfig& config) {
   if (config.typical_sequence_tokens <= 0) throw std::invalid_argument("kvcache: typical_sequence_tokens must be > 0");
 }
 
-// Blocks (or slots) one typical sequence keeps resident in a group at once.
-int64_t resident_units(const CacheGroupSpec& spec, int64_t typical_tokens) {
-  const int64_t all_blocks = blocks_for_tokens(typical_tokens, spec.block_size);
+int64_t bytes_per_unit(const CacheGroupSpec& spec) {
+  return spec.kind == CacheKind::kRecurrentState ? spec.bytes_per_sequence : spec.bytes_per_block();
+}
+
+}  // namespace
+
+int64_t resident_units(const CacheGroupSpec& spec, int64_t tokens) {
+  const int64_t all_blocks = blocks_for_tokens(tokens, spec.block_size);
   switch (spec.kind) {
     case CacheKind::kPagedKv: return all_blocks;
     case CacheKind::kWindowKv:
@@ -73,12 +78,6 @@ int64_t resident_units(const CacheGroupSpec& spec, int64_t typical_tokens) {
   }
   return 0;
 }
-
-int64_t bytes_per_unit(const CacheGroupSpec& spec) {
-  return spec.kind == CacheKind::kRecurrentState ? spec.bytes_per_sequence : spec.bytes_per_block();
-}
-
-}  // namespace
 
 std::vector<int32_t> plan_capacities(const KvCacheConfig& config) {
   validate(config);

@@ -50,12 +50,16 @@ struct KvCacheConfig {
   bool enable_prefix_cache = true;
 };
 
+// Blocks (or slots) one sequence of `tokens` tokens keeps resident in a group at most: all its
+// blocks for kPagedKv; sink blocks + window blocks + one for kWindowKv (the block being written
+// before a commit releases the oldest); token_budget + one block for kEvictingKv; one slot for
+// kRecurrentState.
+int64_t resident_units(const CacheGroupSpec& spec, int64_t tokens);
+
 // The capacity of each group: blocks for KV kinds, slots for kRecurrentState.
 //
 // Budget rule: each group's demand is the bytes one typical sequence (typical_sequence_tokens
-// long) keeps resident in it: all its blocks for kPagedKv; at most sink + window + one block for
-// kWindowKv; at most token_budget + one block for kEvictingKv; one slot for kRecurrentState. The
-// budget is split in proportion to demand, so every group runs out at the same number of typical
+// long) keeps resident in it (resident_units). The budget is split in proportion to demand, so every group runs out at the same number of typical
 // sequences and no group's bytes are stranded while another is full.
 //
 // Throws std::invalid_argument naming the first bad field, or a group the budget cannot give a

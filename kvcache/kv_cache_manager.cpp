@@ -316,9 +316,10 @@ double KvCacheManager::usage_fraction() const {
   return used_bytes / capacity_bytes;
 }
 
-bool KvCacheManager::fits_alone(int64_t num_tokens) const {
+bool KvCacheManager::fits_alone(int64_t prompt_tokens, int64_t total_tokens) const {
   return std::ranges::all_of(groups_, [&](const Group& g) {
-    return g.slots || blocks_for_tokens(num_tokens, g.spec.block_size) <= g.blocks->num_blocks();
+    const int64_t needed = std::max(blocks_for_tokens(prompt_tokens, g.spec.block_size), resident_units(g.spec, total_tokens));
+    return g.slots || needed <= g.blocks->num_blocks();
   });
 }
 

@@ -101,10 +101,13 @@ class KvCacheManager {
   // unused: an allocation can evict them.
   double usage_fraction() const;
   PrefixCacheCounters prefix_cache_counters() const { return prefix_counters_; }
-  // Whether allocate() of num_tokens tokens could succeed in an otherwise empty cache (in
-  // paged_kv groups, also whether a sequence can grow to that length). The scheduler fails
-  // requests that cannot, instead of preempting others for ever.
-  bool fits_alone(int64_t num_tokens) const;
+  bool prefix_cache_enabled() const { return config_.enable_prefix_cache; }
+  // Whether a sequence admitted with prompt_tokens tokens could grow to total_tokens in an
+  // otherwise empty cache: allocate() reserves the whole prompt in every KV group, and the
+  // sequence then holds every block of a paged group but at most resident_units() of a window
+  // or evicting group. The scheduler fails requests that cannot, instead of preempting others
+  // for ever.
+  bool fits_alone(int64_t prompt_tokens, int64_t total_tokens) const;
 
   // Throws std::logic_error naming the first violation of: every block is free, cached or owned,
   // on exactly the list its state says; refcounts equal the block-table entries pointing at the

@@ -5,23 +5,35 @@
 #include <limits>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/sampling/logprobs.h"
 
 namespace strata::scheduler {
 namespace {
 
-kvcache::KvCacheConfig kv_config(const model::ModelConfig& model, const SchedulerConfig& config) {
-  kvcache::CacheGroupSpec group;
-  group.kind = kvcache::CacheKind::kPagedKv;
-  group.block_size = config.block_size;
-  group.bytes_per_token = model.kv_bytes_per_token();
+// The cache groups of the model's attention plan. The prefix cache serves paged_kv groups only;
+// with any other group it is turned off with a warning rather than refused, as vLLM does with a
+// default-on feature the model cannot use.
+kvcache::KvCacheConfig kv_config(const runtime::LoadedModel& model, const SchedulerConfig& config) {
+  const auto& plan = model.model->attention_plan();
   kvcache::KvCacheConfig kv;
-  kv.groups = {group};
+  kv.groups = plan.cache_group_specs(config.block_size);
   kv.memory_budget_bytes = config.kv_memory_bytes;
   kv.num_blocks = config.num_kv_blocks;
-  kv.typical_sequence_tokens = model.context_length;
-  kv.enable_prefix_cache = config.enable_prefix_cache;
+  kv.typical_sequence_tokens = model.model->config().context_length;
+  kv.enable_prefix_cache = config.enable_prefix_cache && plan.all_paged();
+  if (config.enable_prefix_cache && !kv.enable_prefix_cache) {
+    spdlog::warn("prefix caching is off: {} puts layers in window_kv cache groups, which it cannot serve",
+                 plan.source.empty() ? "the model's attention" : plan.source);
+  }
   return kv;
+}
+
+std::vector<int32_t> capacities(const kvcache::KvCacheManager& kv) {
+  std::vector<int32_t> blocks;
+  for (int g = 0; g < kv.num_groups(); ++g) blocks.push_back(kv.usage(g).capacity);
+  return blocks;
 }
 
 const SchedulerConfig& validated(const SchedulerConfig& config) {
@@ -51,8 +63,8 @@ std::string SchedulerConfig::validate() const {
 Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
     : model_(model),
       config_(validated(config)),
-      kv_(kv_config(model.model->config(), config_)),
-      runner_(model.make_runner(kv_.usage(0).capacity, config_.block_size)) {
+      kv_(kv_config(model, config_)),
+      runner_(model.make_runner(capacities(kv_), config_.block_size)) {
   for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
     if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
   }
@@ -75,9 +87,10 @@ SubmitResult Scheduler::submit(Request request, EventSink sink) {
                    std::to_string(request.params.max_tokens) + ") exceeds the context length " +
                    std::to_string(c.context_length));
   }
-  if (!kv_.fits_alone(longest)) {
+  if (!kv_.fits_alone(static_cast<int64_t>(request.prompt.size()), longest)) {
     return invalid("a sequence of " + std::to_string(longest) + " tokens cannot fit in the KV cache (" +
-                   std::to_string(kv_.usage(0).capacity) + " blocks of " + std::to_string(config_.block_size) + " tokens)");
+                   std::to_string(total_usage().capacity) + " blocks of " + std::to_string(config_.block_size) +
+                   " tokens)");
   }
   int32_t waiting = 0;
   for (const auto& [id, r] : requests_) waiting += is_queued(r->sequences.front()->status);
@@ -148,7 +161,7 @@ bool Scheduler::step() {
   }
   run(plan, copies);
   ++steps_;
-  peak_blocks_ = std::max(peak_blocks_, kv_.usage(0).used);
+  peak_blocks_ = std::max(peak_blocks_, total_usage().used);
   erase_finished();
   return true;
 }
@@ -208,13 +221,13 @@ void Scheduler::preempt(Sequence& s, std::vector<Planned>& plan) {
 }
 
 void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache::CopyOp>& copies) {
-  for (const auto& copy : copies) runner_->copy_kv_block(copy.src, copy.dst);
+  for (const auto& copy : copies) runner_->copy_kv_block(copy.group, copy.src, copy.dst);
   model::ForwardBatch batch;
   for (const auto& p : plan) {
     const Sequence& s = *p.sequence;
     const bool completes = s.num_computed + p.n_tokens == static_cast<int32_t>(s.tokens.size());
     batch.push_back({std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed), static_cast<size_t>(p.n_tokens)),
-                     s.num_computed, kv_.block_table(s.id, 0),
+                     s.num_computed, block_tables(s.id),
                      completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
   }
   runner_->step(batch);
@@ -249,7 +262,7 @@ void Scheduler::add_picks(Sequence& s, int32_t row, std::vector<Sequence*>& pick
     std::vector<kvcache::CopyOp> copies;
     sibling->awaiting_fork = false;
     if (kv_.fork(s.id, sibling->id, copies)) {
-      for (const auto& copy : copies) runner_->copy_kv_block(copy.src, copy.dst);
+      for (const auto& copy : copies) runner_->copy_kv_block(copy.group, copy.src, copy.dst);
       sibling->status = SequenceStatus::kRunning;
       sibling->num_computed = s.num_computed;
       targets.push_back(sibling.get());
@@ -369,6 +382,24 @@ void Scheduler::erase_finished() {
   std::erase_if(requests_, [](const auto& entry) { return entry.second->unfinished == 0; });
 }
 
+kvcache::GroupUsage Scheduler::total_usage() const {
+  kvcache::GroupUsage total;
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    const auto usage = kv_.usage(g);
+    total.capacity += usage.capacity;
+    total.used += usage.used;
+    total.free += usage.free;
+    total.cached += usage.cached;
+  }
+  return total;
+}
+
+std::vector<std::span<const int32_t>> Scheduler::block_tables(kvcache::SeqId seq) const {
+  std::vector<std::span<const int32_t>> tables;
+  for (int g = 0; g < kv_.num_groups(); ++g) tables.push_back(kv_.block_table(seq, g));
+  return tables;
+}
+
 SchedulerStats Scheduler::stats() const {
   SchedulerStats st;
   for (const auto& [id, r] : requests_) {
@@ -376,7 +407,8 @@ SchedulerStats Scheduler::stats() const {
                                      [](const auto& s) { return s->status == SequenceStatus::kRunning; });
     (running ? st.running_requests : st.waiting_requests) += 1;
   }
-  const auto usage = kv_.usage(0);
+  const auto usage = total_usage();
+  st.prefix_cache_enabled = kv_.prefix_cache_enabled();
   st.kv_block_size = config_.block_size;
   st.kv_blocks_total = usage.capacity;
   st.kv_blocks_used = usage.used;

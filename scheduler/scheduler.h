@@ -33,7 +33,9 @@ struct SubmitResult {
 struct SchedulerStats {
   int32_t running_requests = 0;
   int32_t waiting_requests = 0;    // preempted ones included
+  bool prefix_cache_enabled = false;  // asked for and possible with the attention layout
   int32_t kv_block_size = 0;      // tokens per block
+  // Blocks of all cache groups together (a window_kv group's count as much as a paged one's).
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
@@ -102,6 +104,10 @@ class Scheduler {
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);
   void erase_finished();
+  // Blocks of every cache group together.
+  kvcache::GroupUsage total_usage() const;
+  // The sequence's block table in each cache group, for the forward.
+  std::vector<std::span<const int32_t>> block_tables(kvcache::SeqId seq) const;
   // Running (or, with queued, waiting and preempted) sequences in the order they are served:
   // priority, then arrival, then index.
   std::vector<Sequence*> ordered(bool queued) const;

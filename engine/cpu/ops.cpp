@@ -138,28 +138,36 @@ void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
 
 }  // namespace
 
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t first_key, int64_t n_keys,
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, const attention::QueryKeys& keys,
                          int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
   const int kv_head = head / (n_heads / n_kv_heads);
   const int64_t head_offset = static_cast<int64_t>(kv_head) * head_dim;
   const float* qh = q + static_cast<int64_t>(head) * head_dim;
+  // Every read key in ascending order: the sinks, then the window.
+  const auto for_each_key = [&](auto&& visit) {
+    for (int64_t t = 0; t < keys.sink_end; ++t) visit(t);
+    for (int64_t t = keys.window_begin; t < keys.end; ++t) visit(t);
+  };
 
   float q_rounded[kMaxHeadDim];
   for (int d = 0; d < head_dim; ++d) q_rounded[d] = fp16_to_f32(f32_to_fp16(qh[d]));
 
-  // Keys before first_key are masked: they take no part, yet every key keeps its lane (t % 16)
-  // and block of 16 (aligned at 0), so the sums come out as those of a full row whose masked
-  // entries are exact zeros -- what llama.cpp's masked softmax computes.
+  // Masked keys take no part, yet every key keeps its lane (t % 16) and block of 16 (aligned at
+  // 0), so the sums come out as those of a full row whose masked entries are exact zeros --
+  // what llama.cpp's masked softmax computes.
   float max_score = -INFINITY;
-  for (int64_t t = first_key; t < n_keys; ++t) {
+  for_each_key([&](int64_t t) {
     scores[t] = lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim) * scale;
     max_score = std::fmax(max_score, scores[t]);
-  }
-  // Softmax: exponentials summed per block of 16 lanes, blocks accumulated in double.
+  });
+  // Softmax: exponentials summed per block of 16 lanes, blocks holding a read key accumulated
+  // in double.
   double sum = 0.0;
-  for (int64_t t0 = first_key / kLanes * kLanes; t0 < n_keys; t0 += kLanes) {
+  for (int64_t t0 = 0; t0 < keys.end; t0 += kLanes) {
+    if (t0 >= keys.sink_end && t0 + kLanes <= keys.window_begin) continue;
     float lane[kLanes] = {};
-    for (int64_t t = std::max(t0, first_key); t < std::min<int64_t>(n_keys, t0 + kLanes); ++t) {
+    for (int64_t t = t0; t < std::min<int64_t>(keys.end, t0 + kLanes); ++t) {
+      if (!keys.contains(t)) continue;
       scores[t] = std::exp(scores[t] - max_score);
       lane[t - t0] = scores[t];
     }
@@ -169,10 +177,10 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
   float lanes[kLanes][kMaxHeadDim];
   for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
-  for (int64_t t = first_key; t < n_keys; ++t) {
+  for_each_key([&](int64_t t) {
     const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
     lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
-  }
+  });
   float* oh = out + static_cast<int64_t>(head) * head_dim;
   for (int d = 0; d < head_dim; ++d) {
     float column[kLanes];

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "engine/attention/query_keys.h"
+
 namespace strata::cpu {
 
 // y = x / rms(x) * weight over n elements (sum of squares accumulated in double).
@@ -40,13 +42,14 @@ struct PagedKvView {
   }
 };
 
-// Causal grouped-query attention of one query head against the sequence's keys at positions
-// [first_key, n_keys) (first_key > 0 for a sliding window).
+// Grouped-query attention of one query head against the sequence's keys that `keys` names
+// (every earlier key, a sliding window, or sinks + a window). Keys outside it are never read:
+// their blocks may have left the cache.
 // q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); out like q (only this head written);
-// scores: scratch of n_keys floats. q and the softmax weights are rounded to fp16 before their
+// scores: scratch of keys.end floats. q and the softmax weights are rounded to fp16 before their
 // products, as llama.cpp's CPU path does with an fp16 cache, so the two stay numerically close.
 // The result depends only on the sequence, never on the block layout or the batch.
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, int64_t first_key, int64_t n_keys,
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, const attention::QueryKeys& keys,
                          int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
 
 }  // namespace strata::cpu

@@ -3,14 +3,14 @@
 
 #include "engine/model/decoder_model.h"
 #include "engine/model/model_runner.h"
-#include "engine/model/paged_kv_store.h"
+#include "engine/model/cpu_kv_cache.h"
 
 namespace strata::model {
 
 class CpuModelRunner final : public ModelRunner {
  public:
-  CpuModelRunner(DecoderModel& model, int32_t n_blocks, int32_t block_size)
-      : model_(model), kv_(model.config(), n_blocks, block_size) {}
+  CpuModelRunner(DecoderModel& model, std::span<const int32_t> blocks_per_group, int32_t block_size)
+      : model_(model), kv_(model.config(), model.attention_plan(), blocks_per_group, block_size) {}
 
   const ModelConfig& config() const override { return model_.config(); }
   void step(const ForwardBatch& batch) override { logits_ = model_.forward(batch, kv_); }
@@ -18,18 +18,18 @@ class CpuModelRunner final : public ModelRunner {
   std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) override {
     return sampling::sample_rows(logits_, static_cast<size_t>(model_.config().vocab_size), rows);
   }
-  void copy_kv_block(int32_t src, int32_t dst) override { kv_.copy_block(src, dst); }
+  void copy_kv_block(int group, int32_t src, int32_t dst) override { kv_.copy_block(group, src, dst); }
 
  private:
   DecoderModel& model_;
-  PagedKvStore kv_;
+  CpuKvCache kv_;
   std::vector<float> logits_;  // the latest step's
 };
 
 // Runners of `model` on the CPU; `model` must outlive them.
 inline ModelRunnerFactory cpu_runner_factory(DecoderModel& model) {
-  return [&model](int32_t n_blocks, int32_t block_size) {
-    return std::make_unique<CpuModelRunner>(model, n_blocks, block_size);
+  return [&model](std::span<const int32_t> blocks_per_group, int32_t block_size) {
+    return std::make_unique<CpuModelRunner>(model, blocks_per_group, block_size);
   };
 }
 

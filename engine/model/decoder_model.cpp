@@ -30,10 +30,32 @@ cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, 
   return cpu::WeightMatrix::from_tensor(t);
 }
 
+// Every block a step reads must still be in the cache: a window group may have released the
+// blocks its window left, never one a query of this step reads.
+void check_reads_are_cached(const ForwardBatch& batch, const attention::AttentionPlan& plan, int32_t block_size) {
+  for (const BatchSequence& s : batch) {
+    for (size_t g = 0; g < plan.groups.size(); ++g) {
+      const auto& group = plan.groups[g];
+      const attention::QueryKeys keys = attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
+      const auto& table = s.block_tables[g];
+      const auto check = [&](int64_t from, int64_t to) {
+        for (int64_t b = from / block_size; b * block_size < to; ++b) {
+          if (table[static_cast<size_t>(b)] < 0) {
+            throw std::invalid_argument("forward: cache group " + std::to_string(g) + " has released block " +
+                                        std::to_string(b) + ", which this step reads");
+          }
+        }
+      };
+      check(0, keys.sink_end);
+      check(keys.window_begin, static_cast<int64_t>(s.start_pos) + static_cast<int64_t>(s.tokens.size()));
+    }
+  }
+}
+
 }  // namespace
 
-DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads)
-    : config_(ModelConfig::from_gguf(file)), pool_(n_threads) {
+DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads, const attention::AttentionLayout& layout)
+    : config_(ModelConfig::from_gguf(file)), plan_(attention::resolve_attention(layout, config_)), pool_(n_threads) {
   const auto& c = config_;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
@@ -64,10 +86,11 @@ DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads)
   }
 }
 
-std::vector<float> DecoderModel::forward(const ForwardBatch& batch, PagedKvStore& kv) {
+std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& kv) {
   const auto& c = config_;
   const auto& features = c.features;
-  const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size());
+  const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size(), plan_.groups.size());
+  check_reads_are_cached(batch, plan_, kv.block_size());
   const int64_t n = static_cast<int64_t>(flat.tokens.size());
   const int64_t d = c.n_embd;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
@@ -96,6 +119,13 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, PagedKvStore
   for (int li = 0; li < c.n_layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
     const LayerAttentionSpec& spec = c.layers[static_cast<size_t>(li)];
+    const attention::LayerPlan& attention = plan_.layers[static_cast<size_t>(li)].plan;
+    const size_t group = static_cast<size_t>(plan_.layers[static_cast<size_t>(li)].cache_group);
+    PagedKvStore& store = kv.store_of(li);
+    const int layer_in_group = kv.index_in_group(li);
+    const auto table_of = [&](int64_t t) {
+      return batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_tables[group].data();
+    };
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.attn_norm.data(), h.data() + t * d, d, c.rms_eps);
     cpu::matmul(l.wq, h.data(), n, q.data(), scratch_, pool_);
     cpu::matmul(l.wk, h.data(), n, k.data(), scratch_, pool_);
@@ -106,15 +136,14 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, PagedKvStore
     }
     for (int64_t t = 0; t < n; ++t) {
       const int32_t pos = flat.positions[static_cast<size_t>(t)];
-      const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
       float* qt = q.data() + t * q_dim;
       rope(qt, c.n_heads, c.head_dim, c.rope_dim, pos, spec.rope_base, spec.rope_freq_scale);
       rope(k.data() + t * kv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, pos, spec.rope_base, spec.rope_freq_scale);
       if (features.scale_queries) {
         for (int64_t j = 0; j < q_dim; ++j) qt[j] *= c.attention_scale;
       }
-      uint16_t* kc = kv.k_at(li, table, pos);
-      uint16_t* vc = kv.v_at(li, table, pos);
+      uint16_t* kc = store.k_at(layer_in_group, table_of(t), pos);
+      uint16_t* vc = store.v_at(layer_in_group, table_of(t), pos);
       for (int64_t j = 0; j < kv_dim; ++j) {
         kc[j] = f32_to_fp16(k[static_cast<size_t>(t * kv_dim + j)]);
         vc[j] = f32_to_fp16(v[static_cast<size_t>(t * kv_dim + j)]);
@@ -125,12 +154,11 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, PagedKvStore
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c.n_heads;
         const int head = static_cast<int>(item % c.n_heads);
-        const int32_t* table = batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_table.data();
-        const int64_t n_keys = flat.positions[static_cast<size_t>(t)] + 1;
-        const int64_t first_key = spec.sliding_window > 0 ? std::max<int64_t>(0, n_keys - spec.sliding_window) : 0;
-        cpu::attention_one_query(q.data() + t * q_dim, kv.k_view(li, table), kv.v_view(li, table), first_key, n_keys,
-                                 head, c.n_heads, c.n_kv_heads, c.head_dim, score_scale, scores.data(),
-                                 attn.data() + t * q_dim);
+        const int32_t* table = table_of(t);
+        cpu::attention_one_query(q.data() + t * q_dim, store.k_view(layer_in_group, table),
+                                 store.v_view(layer_in_group, table),
+                                 attention.keys(flat.positions[static_cast<size_t>(t)], head), head, c.n_heads,
+                                 c.n_kv_heads, c.head_dim, score_scale, scores.data(), attn.data() + t * q_dim);
       }
     });
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);

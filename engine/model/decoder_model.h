@@ -6,29 +6,35 @@
 #include <span>
 #include <vector>
 
+#include "engine/attention/attention_layout.h"
+#include "engine/attention/attention_plan.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/forward_batch.h"
 #include "engine/model/model_config.h"
-#include "engine/model/paged_kv_store.h"
+#include "engine/model/cpu_kv_cache.h"
 
 namespace strata::model {
 
 class DecoderModel {
  public:
   // Weights stay in the mapped file where their type allows; `file` must outlive the model.
-  DecoderModel(const gguf::GgufFile& file, int n_threads);
+  // `layout` chooses each layer's attention backend (none: every layer `full`); throws
+  // attention::LayoutError when it does not fit the model.
+  DecoderModel(const gguf::GgufFile& file, int n_threads, const attention::AttentionLayout& layout = {});
 
   const ModelConfig& config() const { return config_; }
+  const attention::AttentionPlan& attention_plan() const { return plan_; }
   int n_threads() const { return pool_.size(); }
 
   // Runs every sequence's tokens at positions start_pos onward, writes their K/V into the
-  // store through the sequence's block table, and returns the wanted logits, sequence by
-  // sequence in batch order ([rows x vocab]). Each sequence's results are the same whatever
-  // else is in the batch. Throws std::invalid_argument for an out-of-vocabulary id, an empty
-  // sequence or a block table too short for its positions.
-  std::vector<float> forward(const ForwardBatch& batch, PagedKvStore& kv);
+  // cache through the sequence's block tables (one per cache group of the attention plan), and
+  // returns the wanted logits, sequence by sequence in batch order ([rows x vocab]). Each layer
+  // reads the keys its plan names. Each sequence's results are the same whatever else is in the
+  // batch. Throws std::invalid_argument for an out-of-vocabulary id, an empty sequence or block
+  // tables that lack a block the step writes or reads.
+  std::vector<float> forward(const ForwardBatch& batch, CpuKvCache& kv);
 
  private:
   struct Layer {
@@ -43,6 +49,7 @@ class DecoderModel {
                         std::vector<float>& residual) const;
 
   ModelConfig config_;
+  attention::AttentionPlan plan_;
   cpu::WeightMatrix token_embd_;
   cpu::WeightMatrix output_;  // empty when tied to token_embd_
   std::vector<float> output_norm_;

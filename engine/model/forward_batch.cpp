@@ -6,7 +6,8 @@
 
 namespace strata::model {
 
-FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size) {
+FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size,
+                  size_t n_cache_groups) {
   if (batch.empty()) throw std::invalid_argument("forward: empty batch");
   FlatBatch flat;
   for (size_t si = 0; si < batch.size(); ++si) {
@@ -17,9 +18,21 @@ FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t voc
       throw std::invalid_argument("forward: positions up to " + std::to_string(end) + " exceed the context length " +
                                   std::to_string(context_length));
     }
-    if (static_cast<int64_t>(s.block_table.size()) * block_size < end) {
-      throw std::invalid_argument("forward: block table of " + std::to_string(s.block_table.size()) +
-                                  " blocks cannot hold " + std::to_string(end) + " positions");
+    if (s.block_tables.size() != n_cache_groups) {
+      throw std::invalid_argument("forward: " + std::to_string(s.block_tables.size()) + " block tables for " +
+                                  std::to_string(n_cache_groups) + " cache groups");
+    }
+    for (const auto& table : s.block_tables) {
+      if (static_cast<int64_t>(table.size()) * block_size < end) {
+        throw std::invalid_argument("forward: block table of " + std::to_string(table.size()) +
+                                    " blocks cannot hold " + std::to_string(end) + " positions");
+      }
+      for (int64_t b = s.start_pos / block_size; b * block_size < end; ++b) {
+        if (table[static_cast<size_t>(b)] < 0) {
+          throw std::invalid_argument("forward: block table has no block " + std::to_string(b) +
+                                      ", which this step writes");
+        }
+      }
     }
     const auto first_row = static_cast<int64_t>(flat.tokens.size());
     for (size_t i = 0; i < s.tokens.size(); ++i) {

@@ -16,7 +16,9 @@ enum class LogitsWanted : uint8_t {
 struct BatchSequence {
   std::span<const int32_t> tokens;       // the tokens this step computes (at least one)
   int32_t start_pos = 0;                 // position of tokens[0]: the tokens already cached
-  std::span<const int32_t> block_table;  // blocks covering positions [0, start_pos + tokens.size())
+  // One block table per cache group of the model's attention plan, in its order, each covering
+  // positions [0, start_pos + tokens.size()); entries a window released read -1.
+  std::vector<std::span<const int32_t>> block_tables;
   LogitsWanted logits = LogitsWanted::kLast;
 };
 
@@ -31,9 +33,10 @@ struct FlatBatch {
   int32_t longest = 0;               // keys of the token that sees the most
 };
 
-// Checks the batch against the model and the cache's block size (std::invalid_argument naming
-// the problem: no tokens, positions past the context, a block table too short, an id outside
-// the vocabulary) and flattens it.
-FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size);
+// Checks the batch against the model and the cache (std::invalid_argument naming the problem:
+// no tokens, positions past the context, not one block table per cache group, a table too
+// short or without a block where the step writes, an id outside the vocabulary) and flattens it.
+FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size,
+                  size_t n_cache_groups);
 
 }  // namespace strata::model

@@ -62,9 +62,6 @@ struct ModelConfig {
   ArchitectureFeatures features;
   std::vector<LayerAttentionSpec> layers;  // one per layer
 
-  // fp16 K and V of one token in every layer: what the KV cache holds per token.
-  int64_t kv_bytes_per_token() const { return int64_t{2} * n_layers * n_kv_heads * head_dim * 2; }
-
   // Reads and validates the config; throws gguf::FormatError naming the key or the
   // inconsistency, and for architectures the engine does not implement.
   static ModelConfig from_gguf(const gguf::GgufFile& file);

@@ -26,8 +26,9 @@ class ModelRunner {
   // One pick per row from the latest step's logits, where they are (a GPU runner samples on the
   // GPU and moves only the picks).
   virtual std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) = 0;
-  // Copies KV block src to dst in every layer (copy-on-write of a shared block).
-  virtual void copy_kv_block(int32_t src, int32_t dst) = 0;
+  // Copies KV block src to dst of cache group `group` in all its layers (copy-on-write of a
+  // shared block; kvcache's CopyOp).
+  virtual void copy_kv_block(int group, int32_t src, int32_t dst) = 0;
 
   // step() then logits().
   std::vector<float> forward(const ForwardBatch& batch) {
@@ -36,7 +37,9 @@ class ModelRunner {
   }
 };
 
-// Makes a runner with KV memory for n_blocks blocks of block_size tokens.
-using ModelRunnerFactory = std::function<std::unique_ptr<ModelRunner>(int32_t n_blocks, int32_t block_size)>;
+// Makes a runner with KV memory for blocks_per_group[g] blocks of block_size tokens in each cache
+// group g of the model's attention plan.
+using ModelRunnerFactory =
+    std::function<std::unique_ptr<ModelRunner>(std::span<const int32_t> blocks_per_group, int32_t block_size)>;
 
 }  // namespace strata::model

@@ -1,27 +1,28 @@
-// The memory behind the paged KV cache on the CPU: for every layer, K and V of n_blocks blocks
-// of block_size tokens, fp16, laid out [layer][block][token in block][kv_head][head_dim].
-// kvcache/ decides which block ids a sequence owns; this store only holds their bytes.
+// The memory behind one cache group of the paged KV cache on the CPU: for each of the group's
+// layers, K and V of n_blocks blocks of block_size tokens, fp16, laid out
+// [layer][block][token in block][kv_head][head_dim]. kvcache/ decides which block ids a
+// sequence owns; this store only holds their bytes. Layers are the group's, numbered from 0.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
 #include "engine/cpu/ops.h"
-#include "engine/model/model_config.h"
 
 namespace strata::model {
 
 class PagedKvStore {
  public:
-  PagedKvStore(const ModelConfig& config, int32_t n_blocks, int32_t block_size)
-      : n_layers_(config.n_layers),
+  // token_elements: K (or V) values of one token in one layer (n_kv_heads * head_dim).
+  PagedKvStore(int32_t n_layers, int64_t token_elements, int32_t n_blocks, int32_t block_size)
+      : n_layers_(n_layers),
         n_blocks_(n_blocks),
         block_size_(block_size),
-        token_stride_(static_cast<int64_t>(config.n_kv_heads) * config.head_dim),
+        token_stride_(token_elements),
         block_stride_(token_stride_ * block_size),
         layer_stride_(block_stride_ * n_blocks),
-        k_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * config.n_layers))),
-        v_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * config.n_layers))) {}
+        k_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * n_layers))),
+        v_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * n_layers))) {}
 
   int32_t n_blocks() const { return n_blocks_; }
   int32_t block_size() const { return block_size_; }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/attention/attention_layout.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/decoder_model.h"
 #include "engine/model/model_runner.h"
@@ -19,8 +20,9 @@ struct LoadedModel {
   // Where forwards run: the CPU model by default; a front end may point it at a GPU backend.
   model::ModelRunnerFactory make_runner;
 
-  // Opens `path` and loads everything; throws with a one-line reason on any defect.
-  static LoadedModel load(const std::string& path, int n_threads);
+  // Opens `path` and loads everything, each layer's attention as `layout` chooses (none: every
+  // layer `full`); throws with a one-line reason on any defect or a layout that does not fit.
+  static LoadedModel load(const std::string& path, int n_threads, const attention::AttentionLayout& layout = {});
 };
 
 }  // namespace strata::runtime

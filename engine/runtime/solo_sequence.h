@@ -15,11 +15,15 @@ class SoloSequence {
  public:
   static constexpr int32_t kBlockSize = 16;
 
-  // Room for `capacity` tokens on a runner made by `factory`.
-  SoloSequence(const model::ModelRunnerFactory& factory, int32_t capacity)
-      : runner_(factory((capacity + kBlockSize - 1) / kBlockSize, kBlockSize)),
-        block_table_(static_cast<size_t>((capacity + kBlockSize - 1) / kBlockSize)) {
+  // Room for `capacity` tokens in each of the model's n_cache_groups cache groups (its attention
+  // plan's), on a runner made by `factory`. Blocks are never released: window groups keep
+  // every page and only their masks apply.
+  SoloSequence(const model::ModelRunnerFactory& factory, int32_t capacity, size_t n_cache_groups = 1)
+      : block_table_(static_cast<size_t>((capacity + kBlockSize - 1) / kBlockSize)) {
     std::iota(block_table_.begin(), block_table_.end(), 0);
+    const std::vector<int32_t> blocks(n_cache_groups, static_cast<int32_t>(block_table_.size()));
+    runner_ = factory(blocks, kBlockSize);
+    block_tables_.assign(n_cache_groups, std::span<const int32_t>(block_table_));
   }
 
   int32_t length() const { return length_; }
@@ -29,14 +33,15 @@ class SoloSequence {
     if (length_ + static_cast<int64_t>(tokens.size()) > static_cast<int64_t>(block_table_.size()) * kBlockSize) {
       throw std::invalid_argument("SoloSequence: capacity exceeded");
     }
-    auto out = runner_->forward({model::BatchSequence{tokens, length_, block_table_, logits}});
+    auto out = runner_->forward({model::BatchSequence{tokens, length_, block_tables_, logits}});
     length_ += static_cast<int32_t>(tokens.size());
     return out;
   }
 
  private:
   std::unique_ptr<model::ModelRunner> runner_;
-  std::vector<int32_t> block_table_;
+  std::vector<int32_t> block_table_;  // blocks 0, 1, 2, ... in every group
+  std::vector<std::span<const int32_t>> block_tables_;
   int32_t length_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
 #include "server/cli/device_option.h"
+#include "server/cli/model_option.h"
 #include "server/cli/scheduler_options.h"
 
 namespace strata::cli {
@@ -39,6 +40,7 @@ std::vector<int32_t> random_prompt(std::mt19937& rng, int32_t length, int32_t vo
 struct BenchTarget {
   model::ModelConfig config;
   model::ModelRunnerFactory make_runner;
+  size_t cache_groups = 1;  // of the model's attention plan
   std::string device;  // "cpu (N threads)" or "cuda"
 };
 
@@ -52,14 +54,17 @@ struct BatchedResult {
 BatchedResult run_batched(const BenchTarget& target, int32_t batch, int32_t n_prompt, int32_t n_gen, int32_t prefill_tokens) {
   constexpr int32_t kBlock = 16;
   const int32_t blocks_per_seq = (n_prompt + n_gen + kBlock - 1) / kBlock;
-  auto runner = target.make_runner(batch * blocks_per_seq, kBlock);
+  auto runner = target.make_runner(std::vector<int32_t>(target.cache_groups, batch * blocks_per_seq), kBlock);
   std::mt19937 rng(static_cast<uint32_t>(batch));
-  std::vector<std::vector<int32_t>> prompts, tables;
+  std::vector<std::vector<int32_t>> prompts, tables;  // the same blocks in every cache group
   for (int32_t i = 0; i < batch; ++i) {
     prompts.push_back(random_prompt(rng, n_prompt, target.config.vocab_size));
     tables.emplace_back(static_cast<size_t>(blocks_per_seq));
     std::iota(tables.back().begin(), tables.back().end(), i * blocks_per_seq);
   }
+  auto group_tables = [&](const std::vector<int32_t>& table) {
+    return std::vector<std::span<const int32_t>>(target.cache_groups, table);
+  };
   std::vector<int32_t> next(static_cast<size_t>(batch));
   auto greedy_picks = [&](size_t first, size_t count) {
     std::vector<sampling::SamplingRow> rows(count);
@@ -76,7 +81,8 @@ BatchedResult run_batched(const BenchTarget& target, int32_t batch, int32_t n_pr
     model::ForwardBatch step;
     const int32_t begin = first;
     for (int32_t tokens = 0; first < batch && (step.empty() || tokens + n_prompt <= prefill_tokens); ++first, tokens += n_prompt) {
-      step.push_back({prompts[static_cast<size_t>(first)], 0, tables[static_cast<size_t>(first)], model::LogitsWanted::kLast});
+      step.push_back({prompts[static_cast<size_t>(first)], 0, group_tables(tables[static_cast<size_t>(first)]),
+                      model::LogitsWanted::kLast});
     }
     runner->step(step);
     greedy_picks(static_cast<size_t>(begin), step.size());
@@ -86,8 +92,8 @@ BatchedResult run_batched(const BenchTarget& target, int32_t batch, int32_t n_pr
   for (int32_t t = 0; t < n_gen; ++t) {
     model::ForwardBatch step;
     for (int32_t i = 0; i < batch; ++i) {
-      step.push_back({std::span<const int32_t>(&next[static_cast<size_t>(i)], 1), n_prompt + t, tables[static_cast<size_t>(i)],
-                      model::LogitsWanted::kLast});
+      step.push_back({std::span<const int32_t>(&next[static_cast<size_t>(i)], 1), n_prompt + t,
+                      group_tables(tables[static_cast<size_t>(i)]), model::LogitsWanted::kLast});
     }
     runner->step(step);
     greedy_picks(0, step.size());
@@ -186,6 +192,7 @@ int run_bench(const Args& args) {
   p.option("--json", "FILE", "also write the results as JSON");
   add_scheduler_options(p);
   add_device_option(p);
+  add_attention_option(p);
   if (!p.parse(args)) return 0;
   const auto n_prompt = static_cast<int32_t>(p.get_int("--prompt-tokens", 128, 1, 1 << 16));
   const auto n_gen = static_cast<int32_t>(p.get_int("--gen-tokens", 64, 1, 1 << 16));
@@ -204,9 +211,10 @@ int run_bench(const Args& args) {
     target.make_runner = synthetic_runner(p, target.config);
     target.device = "cuda";
   } else {
-    m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
+    m = load_model(p);
     target.device = apply_device_option(p, *m);
     target.config = m->model->config();
+    target.cache_groups = m->model->attention_plan().groups.size();
     target.make_runner = m->make_runner;
   }
   if (n_prompt + n_gen > target.config.context_length) throw UsageError("prompt + generated tokens exceed the context length");

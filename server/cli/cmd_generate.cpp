@@ -6,6 +6,7 @@
 #include "engine/runtime/generate.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
+#include "server/cli/model_option.h"
 
 namespace strata::cli {
 
@@ -25,6 +26,7 @@ int run_generate(const Args& args) {
   p.option("--frequency-penalty", "F", "in [-2, 2] (default 0)");
   p.option("--seed", "S", "seed of the sampler (default: random)");
   p.option("--threads", "N", "CPU threads, 0 = all (default 0)");
+  add_attention_option(p);
   if (!p.parse(args)) return 0;
   if (p.has("--system") && !p.has("--chat")) throw UsageError("--system needs --chat");
 
@@ -41,7 +43,7 @@ int run_generate(const Args& args) {
   s.seed = p.get_optional_uint("--seed");
   if (auto problem = s.validate(); !problem.empty()) throw UsageError(problem);
 
-  auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
+  auto m = load_model(p);
   const bool chat = p.has("--chat");
   const std::string text = chat ? runtime::render_chat_prompt(m, p.get_string("--system"), p.get_string("--prompt"))
                                 : p.get_string("--prompt");

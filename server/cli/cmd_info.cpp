@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/attention/attention_plan.h"
+#include "engine/attention/plan_description.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model_config.h"
 #ifdef STRATA_WITH_CUDA
@@ -11,6 +13,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
+#include "server/cli/model_option.h"
 
 namespace strata::cli {
 
@@ -62,10 +65,14 @@ int run_info(const Args& args) {
   ArgParser p("info");
   p.option("--model", "PATH", "GGUF model file", true);
   p.flag("--json", "print one JSON object instead of text");
+  p.option("--block-size", "N", "tokens per KV block for the KV-bytes figure (default 16)");
+  add_attention_option(p);
   if (!p.parse(args)) return 0;
   auto file = gguf::GgufFile::open(p.get_string("--model"));
   auto c = model::ModelConfig::from_gguf(*file);
   auto tok = tokenizer::Tokenizer::from_gguf(*file);
+  const auto plan = attention::resolve_attention(attention_layout(p), c);
+  const auto block_size = static_cast<int32_t>(p.get_int("--block-size", 16, 1, 1024));
 
   std::map<std::string, int> tensor_types;
   uint64_t parameters = 0;
@@ -93,6 +100,8 @@ int run_info(const Args& args) {
       {"tensor_types", tensor_types},
       {"chat_template", file->has("tokenizer.chat_template")},
       {"cuda_devices", cuda_devices()},
+      {"attention", attention::describe_plan(plan)},
+      {"kv_bytes_at_context", attention::kv_bytes_at(plan, c, c.context_length, block_size)},
   };
   if (p.has("--json")) {
     std::puts(info.dump().c_str());
@@ -102,6 +111,15 @@ int run_info(const Args& args) {
     std::string text;
     if (key == "tensor_types") {
       for (const auto& [type, count] : tensor_types) text += (text.empty() ? "" : ", ") + type + " x" + std::to_string(count);
+    } else if (key == "attention") {
+      text = value["layout"].get<std::string>();
+      for (const auto& line : attention::describe_plan_lines(plan)) text += "\n  " + line;
+    } else if (key == "kv_bytes_at_context") {
+      char figure[160];
+      std::snprintf(figure, sizeof figure, "%.1f MiB at %lld tokens (%.1f%% of an all-global layout's %.1f MiB)",
+                    value["bytes"].get<double>() / (1 << 20), static_cast<long long>(value["tokens"].get<int64_t>()),
+                    100.0 * value["fraction"].get<double>(), value["all_global_bytes"].get<double>() / (1 << 20));
+      text = figure;
     } else {
       text = value.is_string() ? value.get<std::string>() : value.dump();
     }

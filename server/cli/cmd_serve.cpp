@@ -12,6 +12,7 @@
 #include "server/cli/commands.h"
 #include "server/cli/log_format.h"
 #include "server/cli/device_option.h"
+#include "server/cli/model_option.h"
 #include "server/cli/scheduler_options.h"
 #include "server/http/api_router.h"
 #include "server/http/chat_prompt.h"
@@ -53,6 +54,7 @@ int run_serve(const Args& args) {
   p.option("--log-format", "FORMAT", "text or json (default text)");
   add_scheduler_options(p);
   add_device_option(p);
+  add_attention_option(p);
   if (!p.parse(args)) return 0;
   set_log_format(p.get_string("--log-format", "text"));
   const std::string model_path = p.get_string("--model");
@@ -66,7 +68,6 @@ int run_serve(const Args& args) {
   options.shutdown_grace = std::chrono::seconds(p.get_int("--shutdown-grace-seconds", options.shutdown_grace.count(), 0, 86400));
   const int grpc_port = static_cast<int>(p.get_int("--grpc-port", 50051, 0, 65535));
   const scheduler::SchedulerConfig scheduler_settings = scheduler_config(p);
-  const int threads = threads_option(p);
 
   const std::string key = api_key(p);
 
@@ -80,7 +81,7 @@ int run_serve(const Args& args) {
   std::error_code size_error;  // a missing file is reported by load() below
   const auto file_bytes = std::filesystem::file_size(model_path, size_error);
   spdlog::info("loading {} ({:.1f} MiB)", model_path, size_error ? 0.0 : static_cast<double>(file_bytes) / (1 << 20));
-  auto model = runtime::LoadedModel::load(model_path, threads);
+  auto model = load_model(p);
   apply_device_option(p, model);
   const auto& config = model.model->config();
   spdlog::info("loaded in {:.1f} s: {}, {} layers, context {}, vocabulary {}",

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/attention/device_support.h"
 #include "engine/model/synthetic_models.h"
 
 #ifdef STRATA_WITH_CUDA
@@ -37,6 +38,7 @@ void add_device_option(ArgParser& p) {
 
 std::string apply_device_option(const ArgParser& p, runtime::LoadedModel& m) {
   if (chosen_device(p) == "cuda") {
+    attention::check_runs_on_cuda(m.model->attention_plan());
 #ifdef STRATA_WITH_CUDA
     m.make_runner = cuda::cuda_runner_factory(*m.file);
 #endif

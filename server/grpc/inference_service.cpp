@@ -1,5 +1,6 @@
 #include "server/grpc/inference_service.h"
 
+#include "engine/attention/plan_description.h"
 #include "engine/runtime/generate.h"
 #include "server/grpc/event_queue.h"
 
@@ -157,12 +158,31 @@ grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1:
   response->set_num_heads(c.n_heads);
   response->set_num_kv_heads(c.n_kv_heads);
   response->set_head_dim(c.head_dim);
-  for (int32_t i = 0; i < c.n_layers; ++i) {
+  const auto& plan = model_.model->attention_plan();
+  response->set_attention_layout(plan.source.empty() ? "the model's own" : plan.source);
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const auto& spec = plan.layers[i];
     auto* layer = response->add_layers();
-    layer->set_index(i);
-    layer->set_attention("full");  // every layer runs full attention until per-layer backends land
+    layer->set_index(static_cast<int32_t>(i));
+    layer->set_attention(std::string(spec.plan.backend));
+    layer->set_trained_as(std::string(attention::to_string(spec.trained_as)));
+    layer->set_trained_window(spec.trained_window);
+    layer->set_sink_tokens(spec.plan.sink_tokens);
+    layer->set_window_tokens(spec.plan.window_tokens);
+    for (const int32_t w : spec.plan.head_windows) layer->add_head_windows(w);
+    layer->set_cache_group(spec.cache_group);
+    layer->set_rule(spec.rule);
+  }
+  for (const auto& group : plan.groups) {
+    auto* info = response->add_cache_groups();
+    info->set_kind(std::string(kvcache::to_string(group.kind)));
+    info->set_layers(attention::range_text(group.layers));
+    info->set_sink_tokens(group.sink_tokens);
+    info->set_window_tokens(group.window_tokens);
+    info->set_bytes_per_token(group.bytes_per_token);
   }
   const auto stats = engine_.stats();
+  response->set_prefix_cache(stats.prefix_cache_enabled);
   response->set_kv_blocks(stats.kv_blocks_total);
   response->set_kv_block_size(stats.kv_block_size);
   return grpc::Status::OK;

@@ -1,5 +1,7 @@
 #include "server/http/api_router.h"
 
+#include "engine/attention/plan_description.h"
+
 #include <ctime>
 
 #include <spdlog/spdlog.h>
@@ -115,7 +117,8 @@ nlohmann::ordered_json ApiRouter::model_card(const ServingContext& context) cons
           {"object", "model"},
           {"created", started_},
           {"owned_by", "strata"},
-          {"max_model_len", context.model.model->config().context_length}};
+          {"max_model_len", context.model.model->config().context_length},
+          {"attention", attention::describe_plan(context.model.model->attention_plan())}};
 }
 
 HttpResponse ApiRouter::models(const ServingContext& context) const {

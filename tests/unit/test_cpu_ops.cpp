@@ -829,15 +829,78 @@ TEST(CpuOpsAttention, KeysBeforeTheWindowAreMasked) {
     PagedKv kt(k_tail, n_keys - first_key, token_stride, 16, rng), vt(v_tail, n_keys - first_key, token_stride, 16, rng);
     std::vector<float> out(q.size()), poisoned(q.size()), tail(q.size()), scores(static_cast<size_t>(n_keys));
     for (int h = 0; h < n_heads; ++h) {
-      attention_one_query(q.data(), k.view, v.view, first_key, n_keys, h, n_heads, n_kv_heads, head_dim, 0.0625f,
-                          scores.data(), out.data());
-      attention_one_query(q.data(), kp.view, vp.view, first_key, n_keys, h, n_heads, n_kv_heads, head_dim, 0.0625f,
-                          scores.data(), poisoned.data());
-      attention_one_query(q.data(), kt.view, vt.view, 0, n_keys - first_key, h, n_heads, n_kv_heads, head_dim, 0.0625f,
-                          scores.data(), tail.data());
+      const attention::QueryKeys window{0, first_key, n_keys};
+      attention_one_query(q.data(), k.view, v.view, window, h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
+                          out.data());
+      attention_one_query(q.data(), kp.view, vp.view, window, h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
+                          poisoned.data());
+      attention_one_query(q.data(), kt.view, vt.view, attention::QueryKeys{0, 0, n_keys - first_key}, h, n_heads,
+                          n_kv_heads, head_dim, 0.0625f, scores.data(), tail.data());
     }
     EXPECT_EQ(0, std::memcmp(out.data(), poisoned.data(), out.size() * sizeof(float)));
     EXPECT_LT(rel_norm(out, tail), 1e-3);  // the same keys; only the lanes of the sums differ
+  }
+}
+
+// sink_window's mask: keys [0, sinks) and the last `window` keys. The result equals a double
+// softmax over exactly those keys, and poisoning every other key (as a released block would be)
+// changes nothing, bit for bit.
+TEST(CpuOpsAttention, SinksAndWindowEqualADoubleSoftmaxOverTheReadKeys) {
+  STRATA_SEEDED_RNG(rng);
+  const int n_heads = 4, n_kv_heads = 2, head_dim = 64;
+  const int64_t n_keys = 150, token_stride = static_cast<int64_t>(n_kv_heads) * head_dim;
+  const float scale = 0.125f;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<uint16_t> k_rows(static_cast<size_t>(n_keys * token_stride)), v_rows(k_rows.size());
+  for (auto& h : k_rows) h = f32_to_fp16(normal(rng));
+  for (auto& h : v_rows) h = f32_to_fp16(normal(rng));
+  const std::vector<float> q = normal_floats(rng, static_cast<size_t>(n_heads * head_dim));
+  for (const auto& [sinks, window] : std::vector<std::pair<int64_t, int64_t>>{{4, 20}, {1, 1}, {16, 33}, {0, 70}, {4, 150}, {40, 120}}) {
+    SCOPED_TRACE("sinks " + std::to_string(sinks) + " window " + std::to_string(window));
+    const attention::QueryKeys keys = attention::query_keys(n_keys - 1, sinks, window);
+    std::vector<uint16_t> k_poisoned = k_rows, v_poisoned = v_rows;
+    for (int64_t t = 0; t < n_keys; ++t) {
+      if (keys.contains(t)) continue;
+      std::fill_n(k_poisoned.begin() + t * token_stride, token_stride, uint16_t{0x7e00});  // fp16 NaN
+      std::fill_n(v_poisoned.begin() + t * token_stride, token_stride, uint16_t{0x7e00});
+    }
+    PagedKv k(k_rows, n_keys, token_stride, 16, rng), v(v_rows, n_keys, token_stride, 16, rng);
+    PagedKv kp(k_poisoned, n_keys, token_stride, 16, rng), vp(v_poisoned, n_keys, token_stride, 16, rng);
+    std::vector<float> out(q.size()), poisoned(q.size()), scores(static_cast<size_t>(n_keys));
+    for (int h = 0; h < n_heads; ++h) {
+      attention_one_query(q.data(), k.view, v.view, keys, h, n_heads, n_kv_heads, head_dim, scale, scores.data(), out.data());
+      attention_one_query(q.data(), kp.view, vp.view, keys, h, n_heads, n_kv_heads, head_dim, scale, scores.data(),
+                          poisoned.data());
+    }
+    EXPECT_EQ(0, std::memcmp(out.data(), poisoned.data(), out.size() * sizeof(float)));
+    for (int h = 0; h < n_heads; ++h) {
+      const int kvh = h / (n_heads / n_kv_heads);
+      std::vector<double> p(static_cast<size_t>(n_keys), 0.0);
+      double mx = -INFINITY, sum = 0.0;
+      for (int64_t t = 0; t < n_keys; ++t) {
+        if (!keys.contains(t)) continue;
+        double dot = 0.0;
+        for (int d = 0; d < head_dim; ++d) {
+          dot += static_cast<double>(round_half(q[static_cast<size_t>(h * head_dim + d)])) *
+                 half_value(k_rows[static_cast<size_t>(t * token_stride + kvh * head_dim + d)]);
+        }
+        p[static_cast<size_t>(t)] = dot * scale;
+        mx = std::max(mx, dot * scale);
+      }
+      for (int64_t t = 0; t < n_keys; ++t) {
+        if (keys.contains(t)) sum += p[static_cast<size_t>(t)] = std::exp(p[static_cast<size_t>(t)] - mx);
+      }
+      std::vector<double> want(static_cast<size_t>(head_dim), 0.0);
+      for (int64_t t = 0; t < n_keys; ++t) {
+        if (!keys.contains(t)) continue;
+        for (int d = 0; d < head_dim; ++d) {
+          want[static_cast<size_t>(d)] += p[static_cast<size_t>(t)] / sum *
+                                          half_value(v_rows[static_cast<size_t>(t * token_stride + kvh * head_dim + d)]);
+        }
+      }
+      const std::vector<float> got(out.begin() + h * head_dim, out.begin() + (h + 1) * head_dim);
+      EXPECT_LT(rel_norm(got, want), 2e-3) << "head " << h;  // fp16 softmax weights
+    }
   }
 }
 
@@ -926,8 +989,8 @@ TEST(CpuOpsAttention, GroupedQueryAttentionMatchesDoubleSoftmax) {
           std::vector<float> scores(static_cast<size_t>(n_keys));
           for (int h = 0; h < n_heads; ++h) {
             std::vector<float> before = out;
-            attention_one_query(q.data(), k.view, v.view, 0, n_keys, h, n_heads, n_kv_heads, head_dim, scale,
-                                scores.data(), out.data());
+            attention_one_query(q.data(), k.view, v.view, attention::QueryKeys{0, 0, n_keys}, h, n_heads, n_kv_heads,
+                                head_dim, scale, scores.data(), out.data());
             // Only head h's slice is written.
             for (size_t i = 0; i < out.size(); ++i) {
               if (static_cast<int>(i) / head_dim != h) {

@@ -69,7 +69,7 @@ TEST_P(CudaTeacherForced, ArgmaxAgreesWithTheCpu) {
     tokens.insert(tokens.end(), greedy.begin(), greedy.end() - 1);
     runtime::SoloSequence alone(model::cpu_runner_factory(cpu_model), static_cast<int32_t>(tokens.size()));
     const auto cpu_logits = alone.feed(tokens, model::LogitsWanted::kAll);
-    const auto gpu_logits = gpu.forward({{tokens, 0, table, model::LogitsWanted::kAll}});
+    const auto gpu_logits = gpu.forward({{tokens, 0, {table}, model::LogitsWanted::kAll}});
     ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
     for (size_t row = c["prompt_ids"].size() - 1; row < tokens.size(); ++row) {
       const float* g = gpu_logits.data() + row * vocab;
@@ -105,14 +105,14 @@ TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
   std::iota(a.begin(), a.end(), 100);
   std::iota(b.begin(), b.end(), 5000);
   std::vector<int32_t> table_a = {0, 1, 2}, table_b = {7, 3};
-  const auto alone_a = gpu.forward({{a, 0, table_a, model::LogitsWanted::kLast}});
-  const auto alone_b = gpu.forward({{b, 0, table_b, model::LogitsWanted::kLast}});
+  const auto alone_a = gpu.forward({{a, 0, {table_a}, model::LogitsWanted::kLast}});
+  const auto alone_b = gpu.forward({{b, 0, {table_b}, model::LogitsWanted::kLast}});
   // Again, batched, a chunked in two, with b's blocks elsewhere.
   std::vector<int32_t> table_b2 = {9, 12};
   std::span<const int32_t> span_a(a);
-  gpu.forward({{span_a.first(16), 0, table_a, model::LogitsWanted::kNone}});
-  const auto together = gpu.forward({{span_a.subspan(16), 16, table_a, model::LogitsWanted::kLast},
-                                     {b, 0, table_b2, model::LogitsWanted::kLast}});
+  gpu.forward({{span_a.first(16), 0, {table_a}, model::LogitsWanted::kNone}});
+  const auto together = gpu.forward({{span_a.subspan(16), 16, {table_a}, model::LogitsWanted::kLast},
+                                     {b, 0, {table_b2}, model::LogitsWanted::kLast}});
   double max_diff = 0.0;
   for (size_t i = 0; i < vocab; ++i) {
     max_diff = std::max({max_diff, std::fabs(static_cast<double>(together[i]) - alone_a[i]),
@@ -144,7 +144,7 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
     for (int b = 0; b < 4; ++b) seqs[i].table.push_back(20 * i + 3 * b + 1);  // scattered
   }
   std::vector<std::vector<float>> last(3);
-  for (int i = 0; i < 3; ++i) last[i] = gpu.forward({{seqs[i].tokens, 0, seqs[i].table, model::LogitsWanted::kLast}});
+  for (int i = 0; i < 3; ++i) last[i] = gpu.forward({{seqs[i].tokens, 0, {seqs[i].table}, model::LogitsWanted::kLast}});
   std::vector<std::vector<float>> decoded(3);  // logits of every decode step, in order
   for (int step = 0; step < 12; ++step) {
     model::ForwardBatch batch;
@@ -153,7 +153,7 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
       next[i] = argmax(last[i].data(), vocab);
       seqs[i].tokens.push_back(next[i]);
       batch.push_back({std::span<const int32_t>(&next[i], 1), static_cast<int32_t>(seqs[i].tokens.size()) - 1,
-                       seqs[i].table, model::LogitsWanted::kLast});
+                       {seqs[i].table}, model::LogitsWanted::kLast});
     }
     const auto logits = gpu.forward(batch);
     for (int i = 0; i < 3; ++i) {
@@ -166,7 +166,7 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
   int agree = 0, total = 0;
   for (int i = 0; i < 3; ++i) {
     std::vector<int32_t> table2 = {50, 51, 52, 53};
-    const auto forced = gpu.forward({{seqs[i].tokens, 0, table2, model::LogitsWanted::kAll}});
+    const auto forced = gpu.forward({{seqs[i].tokens, 0, {table2}, model::LogitsWanted::kAll}});
     const size_t first = seqs[i].tokens.size() - 12;  // row of the first decoded token's input
     for (size_t step = 0; step < 12; ++step) {
       const float* g = decoded[i].data() + step * vocab;
@@ -270,11 +270,11 @@ TEST_P(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomModels) {
     std::vector<int32_t> sequence = prompt;
     sampling::SamplingRow greedy;
     greedy.temperature = 0.0f;
-    gpu.step({{sequence, 0, table, model::LogitsWanted::kLast}});
+    gpu.step({{sequence, 0, {table}, model::LogitsWanted::kLast}});
     for (int i = 0; i < n_new; ++i) {
       sequence.push_back(gpu.sample(std::span(&greedy, 1)).front().token);
       if (i + 1 < n_new) {
-        gpu.step({{std::span<const int32_t>(&sequence.back(), 1), static_cast<int32_t>(sequence.size()) - 1, table,
+        gpu.step({{std::span<const int32_t>(&sequence.back(), 1), static_cast<int32_t>(sequence.size()) - 1, {table},
                    model::LogitsWanted::kLast}});
       }
     }

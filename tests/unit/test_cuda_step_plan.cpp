@@ -9,12 +9,12 @@
 namespace strata::cuda {
 namespace {
 
-model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16); }
+model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16, 1); }
 
 TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
   std::vector<int32_t> a = {7}, b = {8}, c = {9};
   std::vector<int32_t> table_a = {0, 1}, table_b = {2}, table_c = {3, 4, 5};
-  const model::ForwardBatch batch = {{a, 20, table_a}, {b, 3, table_b}, {c, 40, table_c}};
+  const model::ForwardBatch batch = {{a, 20, {table_a}}, {b, 3, {table_b}}, {c, 40, {table_c}}};
   const auto flat = flat_of(batch);
   const auto plan = plan_step(batch, flat, 16);
   EXPECT_EQ(plan.graph_bucket, 4);
@@ -45,7 +45,7 @@ TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed)
   std::vector<int32_t> table_p(10), table_d = {11, 12};
   std::iota(table_p.begin(), table_p.end(), 0);
   // The prompt continues at position 50 (a later chunk), beside a decode token.
-  const model::ForwardBatch batch = {{one, 20, table_d}, {prompt, 50, table_p, model::LogitsWanted::kAll}};
+  const model::ForwardBatch batch = {{one, 20, {table_d}}, {prompt, 50, {table_p}, model::LogitsWanted::kAll}};
   const auto flat = flat_of(batch);
   const auto plan = plan_step(batch, flat, 16);
   EXPECT_EQ(plan.graph_bucket, 0);
@@ -70,7 +70,7 @@ TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed)
 TEST(CudaStepPlan, BlockIdsOutsideTheCacheAreRefused) {
   std::vector<int32_t> t = {1};
   std::vector<int32_t> table = {0, 99};
-  const model::ForwardBatch batch = {{t, 20, table}};
+  const model::ForwardBatch batch = {{t, 20, {table}}};
   const auto flat = flat_of(batch);
   const auto plan = plan_step(batch, flat, 16);
   std::vector<int32_t> in(plan.shape.total());

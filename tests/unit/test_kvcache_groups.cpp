@@ -67,13 +67,27 @@ TEST(KvCacheConfig, RefusesBadConfigsWithAReason) {
   expect_refused(config, "memory_budget_bytes");
 }
 
-TEST(KvCacheWindow, ReleasesBlocksThatLeaveTheWindowButKeepsSinks) {
+// One window_kv group: blocks of 4 tokens, a window of 8, 4 sink tokens.
+KvCacheConfig sink_window_cache(int32_t num_blocks) {
   KvCacheConfig config;
   config.groups = {CacheGroupSpec{
       .kind = CacheKind::kWindowKv, .block_size = 4, .bytes_per_token = 8, .window_tokens = 8, .sink_tokens = 4}};
-  config.num_blocks = 8;
+  config.num_blocks = num_blocks;
   config.enable_prefix_cache = false;
-  KvCacheManager kv(config);
+  return config;
+}
+
+// A window group must hold the whole prompt at admission, then only sinks + window + one block:
+// a sequence may grow far past the group's capacity.
+TEST(KvCacheWindow, FitsAloneBoundsGrowthByTheWindow) {
+  KvCacheManager kv(sink_window_cache(6));
+  EXPECT_TRUE(kv.fits_alone(8, 10000));    // 1 sink + 2 window + 1 blocks resident
+  EXPECT_TRUE(kv.fits_alone(24, 10000));   // a 6-block prompt
+  EXPECT_FALSE(kv.fits_alone(25, 10000));  // a 7-block prompt
+}
+
+TEST(KvCacheWindow, ReleasesBlocksThatLeaveTheWindowButKeepsSinks) {
+  KvCacheManager kv(sink_window_cache(8));
   std::vector<CopyOp> copies;
 
   ASSERT_EQ(kv.allocate(1, tokens(20)), 0);

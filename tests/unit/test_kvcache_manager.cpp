@@ -268,8 +268,9 @@ TEST(KvCacheManager, CollidingHashesNeverServeAnotherPromptsBlocks) {
 
 TEST(KvCacheManager, FitsAloneComparesWithTheWholeCache) {
   KvCacheManager kv = paged_cache(4);
-  EXPECT_TRUE(kv.fits_alone(16));
-  EXPECT_FALSE(kv.fits_alone(17));
+  EXPECT_TRUE(kv.fits_alone(16, 16));
+  EXPECT_FALSE(kv.fits_alone(16, 17));
+  EXPECT_FALSE(kv.fits_alone(17, 17));
 }
 
 }  // namespace

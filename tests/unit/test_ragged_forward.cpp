@@ -63,7 +63,8 @@ TEST_P(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
 
   // One shared store; each sequence gets blocks scattered over it.
   constexpr int32_t kBlockSize = 4, kBlocks = 256;
-  PagedKvStore kv(llama->config(), kBlocks, kBlockSize);
+  const std::vector<int32_t> group_blocks(llama->attention_plan().groups.size(), kBlocks);
+  CpuKvCache kv(llama->config(), llama->attention_plan(), group_blocks, kBlockSize);
   std::vector<int32_t> all_blocks(kBlocks);
   std::iota(all_blocks.begin(), all_blocks.end(), 0);
   std::shuffle(all_blocks.begin(), all_blocks.end(), rng);
@@ -83,10 +84,10 @@ TEST_P(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
     std::span<const int32_t> prompt = traces[i].prompt;
     const size_t half = prompt.size() / 2;
     if (half == 0) {
-      step1.push_back({prompt, 0, tables[i], LogitsWanted::kLast});
+      step1.push_back({prompt, 0, {tables[i]}, LogitsWanted::kLast});
     } else {
-      step1.push_back({prompt.first(half), 0, tables[i], LogitsWanted::kNone});
-      step2.push_back({prompt.subspan(half), static_cast<int32_t>(half), tables[i], LogitsWanted::kLast});
+      step1.push_back({prompt.first(half), 0, {tables[i]}, LogitsWanted::kNone});
+      step2.push_back({prompt.subspan(half), static_cast<int32_t>(half), {tables[i]}, LogitsWanted::kLast});
     }
   }
   const auto vocab = static_cast<size_t>(llama->config().vocab_size);
@@ -104,7 +105,7 @@ TEST_P(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
     ForwardBatch decode;
     for (size_t i = 0; i < traces.size(); ++i) {
       decode.push_back({std::span<const int32_t>(&traces[i].generated[static_cast<size_t>(s)], 1),
-                        static_cast<int32_t>(traces[i].prompt.size()) + s, tables[i], LogitsWanted::kLast});
+                        static_cast<int32_t>(traces[i].prompt.size()) + s, {tables[i]}, LogitsWanted::kLast});
     }
     // Reverse the order of the batch on odd steps: position in the batch must not matter.
     if (s % 2 == 1) std::reverse(decode.begin(), decode.end());
@@ -117,15 +118,20 @@ TEST_P(RaggedForward, BatchedChunkedScatteredEqualsAlone) {
 }
 
 TEST_P(RaggedForward, RejectsMalformedBatches) {
-  PagedKvStore kv(llama->config(), 4, 4);
+  const std::vector<int32_t> blocks = {4};
+  CpuKvCache kv(llama->config(), llama->attention_plan(), blocks, 4);
   std::vector<int32_t> table = {0, 1};
+  const std::vector<int32_t> released = {-1, 1};
   std::vector<int32_t> tokens = {1, 2, 3};
   std::vector<int32_t> bad_token = {llama->config().vocab_size};
   EXPECT_THROW(llama->forward({}, kv), std::invalid_argument);
-  EXPECT_THROW(llama->forward({{std::span<const int32_t>(), 0, table}}, kv), std::invalid_argument);
-  EXPECT_THROW(llama->forward({{tokens, 6, table}}, kv), std::invalid_argument);  // needs 9 positions, table holds 8
-  EXPECT_THROW(llama->forward({{bad_token, 0, table}}, kv), std::invalid_argument);
-  EXPECT_THROW(llama->forward({{tokens, llama->config().context_length - 1, table}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{std::span<const int32_t>(), 0, {table}}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{tokens, 6, {table}}}, kv), std::invalid_argument);  // needs 9 positions, table holds 8
+  EXPECT_THROW(llama->forward({{bad_token, 0, {table}}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{tokens, llama->config().context_length - 1, {table}}}, kv), std::invalid_argument);
+  EXPECT_THROW(llama->forward({{tokens, 0, {}}}, kv), std::invalid_argument);              // no table for the group
+  EXPECT_THROW(llama->forward({{tokens, 4, {released}}}, kv), std::invalid_argument);      // reads a released block
+  EXPECT_THROW(llama->forward({{tokens, 0, {table, table}}}, kv), std::invalid_argument);  // two tables, one group
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, RaggedForward,

@@ -131,8 +131,9 @@ int32_t CudaLlamaModel::n_blocks() const { return state_->n_blocks; }
 int32_t CudaLlamaModel::block_size() const { return state_->block_size; }
 size_t CudaLlamaModel::captured_graphs() const { return state_->graphs.size(); }
 
-void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
+void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   State& s = *state_;
+  if (group != 0) throw std::invalid_argument("copy_kv_block: the CUDA model has one cache group");
   if (src < 0 || src >= s.n_blocks || dst < 0 || dst >= s.n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
   const size_t block = static_cast<size_t>(s.block_size) * s.config.n_kv_heads * s.config.head_dim;
   for (auto* caches : {&s.k_cache, &s.v_cache}) {
@@ -147,7 +148,7 @@ void CudaLlamaModel::copy_kv_block(int32_t src, int32_t dst) {
 void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
-  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size);
+  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, 1);
   const StepPlan plan = plan_step(batch, flat, s.block_size);
   const StepShape& step = plan.shape;
   const int bucket = plan.graph_bucket;
@@ -256,17 +257,27 @@ std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampl
   return s.sampler.sample(s.logits.get(), s.last_outputs, s.config.vocab_size, rows, s.stream);
 }
 
+namespace {
+
+int32_t single_group_blocks(std::span<const int32_t> blocks_per_group) {
+  if (blocks_per_group.size() != 1) throw std::invalid_argument("the CUDA model has one KV cache group");
+  return blocks_per_group[0];
+}
+
+}  // namespace
+
 model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file) {
-  return [&file](int32_t n_blocks, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+  return [&file](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = gguf_weight_source(file);
-    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights, n_blocks, block_size);
+    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights,
+                                            single_group_blocks(blocks_per_group), block_size);
   };
 }
 
 model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& config, uint64_t seed) {
-  return [config, seed](int32_t n_blocks, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+  return [config, seed](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = random_weight_source(seed);
-    return std::make_unique<CudaLlamaModel>(config, *weights, n_blocks, block_size);
+    return std::make_unique<CudaLlamaModel>(config, *weights, single_group_blocks(blocks_per_group), block_size);
   };
 }
 

@@ -37,7 +37,8 @@ class CudaLlamaModel final : public model::ModelRunner {
   std::vector<float> logits() override;
   // Picks on the GPU; only the picks (and their logprobs) come back.
   std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) override;
-  void copy_kv_block(int32_t src, int32_t dst) override;
+  // One cache group: the CUDA model runs only layouts whose layers are all paged `full`.
+  void copy_kv_block(int group, int32_t src, int32_t dst) override;
 
  private:
   struct State;

@@ -33,7 +33,7 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
   int max_blocks = 1;
   bool decode = true;
   for (const auto& seq : batch) {
-    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_table.size()));
+    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_tables[0].size()));
     decode = decode && seq.tokens.size() == 1 && seq.logits == model::LogitsWanted::kLast;
   }
   const int bucket = decode ? graph_bucket(plan.tokens) : 0;
@@ -70,7 +70,7 @@ void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const mod
     const auto ut = static_cast<size_t>(t);
     if (t < plan.tokens) {
       const int32_t pos = flat.positions[ut];
-      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_table[static_cast<size_t>(pos / block_size)];
+      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_tables[0][static_cast<size_t>(pos / block_size)];
       out[t] = flat.tokens[ut];
       out[shape.positions() + ut] = pos;
       out[shape.slots() + ut] = block * block_size + pos % block_size;
@@ -92,7 +92,7 @@ void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const mod
     int32_t* row = out + shape.tables() + static_cast<size_t>(r) * shape.table_width;
     std::fill(row, row + shape.table_width, scratch_block);
     if (r >= static_cast<int>(batch.size())) continue;
-    const auto& table = batch[static_cast<size_t>(r)].block_table;
+    const auto& table = batch[static_cast<size_t>(r)].block_tables[0];
     for (size_t i = 0; i < table.size(); ++i) {
       if (table[i] < 0 || table[i] >= n_blocks) {
         throw std::invalid_argument("forward: block id " + std::to_string(table[i]) + " is out of range");

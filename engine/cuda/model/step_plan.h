@@ -45,7 +45,8 @@ struct StepPlan {
   std::vector<int32_t> decode_list;
 };
 
-// Plans a step of `batch` (already checked and flattened into `flat`).
+// Plans a step of `batch` (already checked and flattened into `flat`; one cache group: the CUDA
+// model runs `full` attention on every layer, its table in block_tables[0]).
 StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size);
 
 // Writes the plan's inputs into out[0, plan.shape.total()). Padding rows of a graph step use one

@@ -1,0 +1,142 @@
+#include "engine/attention/attention_plan.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "engine/attention/backend_registry.h"
+#include "engine/attention/layout_error.h"
+
+namespace strata::attention {
+namespace {
+
+constexpr std::string_view kDefaultBackend = "full";
+
+void check_parameters(const BackendInfo& backend, const nlohmann::json& params, const std::string& where) {
+  for (const auto& [key, value] : params.items()) {
+    if (std::ranges::find(backend.parameters, key) != backend.parameters.end()) continue;
+    std::string known;
+    for (const auto name : backend.parameters) known += (known.empty() ? "" : ", ") + std::string(name);
+    throw LayoutError(where + ": unknown parameter '" + key + "' of backend '" + std::string(backend.name) +
+                      "' (known: " + (known.empty() ? "none" : known) + ")");
+  }
+}
+
+// The plans `rule` gives `layers` (its own, or for "*" those no explicit range names), in order.
+std::vector<LayerPlan> resolve_rule(const LayoutRule& rule, const std::vector<int32_t>& layers,
+                                    const std::string& where, const AttentionLayout& layout,
+                                    const model::ModelConfig& config) {
+  if (rule.backend == "linear") {
+    // No layer of the models loaded today was trained as linear attention.
+    const auto& first = config.layers[static_cast<size_t>(layers.front())];
+    throw LayoutError(where + ": layer " + std::to_string(layers.front()) + " is trained as " +
+                      std::string(to_string(first.sliding_window > 0 ? TrainedAs::kSliding : TrainedAs::kFull)) +
+                      " attention; backend 'linear' runs only on layers trained for it");
+  }
+  const BackendInfo& backend = find_backend(rule.backend, where);
+  check_parameters(backend, rule.params, where);
+  return backend.resolve(rule.params, RuleContext{config, where, layout.base_dir, layers});
+}
+
+void assign_cache_groups(AttentionPlan& plan, const model::ModelConfig& config) {
+  const int64_t layer_bytes = fp16_kv_bytes_per_token(config);
+  // Ordered by (kind, sinks, window): paged_kv (sinks = window = 0) comes first.
+  std::map<std::tuple<kvcache::CacheKind, int32_t, int32_t>, std::vector<int32_t>> members;
+  for (size_t li = 0; li < plan.layers.size(); ++li) {
+    const LayerPlan& p = plan.layers[li].plan;
+    const bool windowed = p.cache_kind == kvcache::CacheKind::kWindowKv;
+    members[{p.cache_kind, windowed ? p.sink_tokens : 0, windowed ? p.window_tokens : 0}].push_back(
+        static_cast<int32_t>(li));
+  }
+  for (const auto& [key, layers] : members) {
+    const auto group = static_cast<int32_t>(plan.groups.size());
+    for (const int32_t layer : layers) plan.layers[static_cast<size_t>(layer)].cache_group = group;
+    plan.groups.push_back(CacheGroupPlan{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers,
+                                         layer_bytes * static_cast<int64_t>(layers.size())});
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(TrainedAs trained) { return trained == TrainedAs::kSliding ? "sliding" : "full"; }
+
+AttentionPlan resolve_attention(const AttentionLayout& layout, const model::ModelConfig& config) {
+  const auto n_layers = static_cast<size_t>(config.n_layers);
+  std::vector<std::optional<LayerPlan>> chosen(n_layers);
+  std::vector<std::string> chosen_by(n_layers, "default");
+  const LayoutRule* every_layer = nullptr;
+  for (const LayoutRule& rule : layout.rules) {
+    if (rule.range.every_layer) {
+      every_layer = &rule;
+      continue;
+    }
+    const std::string where = layout.source + ", layers '" + rule.range.text + "'";
+    const std::vector<int32_t> layers = rule.range.layers(config.n_layers, where);
+    const std::vector<LayerPlan> plans = resolve_rule(rule, layers, where, layout, config);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const auto li = static_cast<size_t>(layers[i]);
+      if (chosen[li] && *chosen[li] != plans[i]) {
+        throw LayoutError(layout.source + ": layer " + std::to_string(li) + " is claimed by ranges '" + chosen_by[li] +
+                          "' (" + std::string(chosen[li]->backend) + ") and '" + rule.range.text + "' (" +
+                          std::string(plans[i].backend) + ") with different settings");
+      }
+      chosen[li] = plans[i];
+      chosen_by[li] = rule.range.text;
+    }
+  }
+  // "*" (or, without it, `full`) takes the layers no explicit range named.
+  std::vector<int32_t> rest;
+  for (size_t li = 0; li < n_layers; ++li) {
+    if (!chosen[li]) rest.push_back(static_cast<int32_t>(li));
+  }
+  if (!rest.empty()) {
+    const LayoutRule default_rule{LayerRange::parse("*", ""), std::string(kDefaultBackend), nlohmann::json::object()};
+    const LayoutRule& rule = every_layer != nullptr ? *every_layer : default_rule;
+    const std::vector<LayerPlan> plans =
+        resolve_rule(rule, rest, layout.source + ", layers '*'", layout, config);
+    for (size_t i = 0; i < rest.size(); ++i) {
+      chosen[static_cast<size_t>(rest[i])] = plans[i];
+      if (every_layer != nullptr) chosen_by[static_cast<size_t>(rest[i])] = "*";
+    }
+  }
+
+  AttentionPlan plan;
+  plan.source = layout.source;
+  plan.description = layout.description;
+  for (size_t li = 0; li < n_layers; ++li) {
+    const int32_t trained_window = config.layers[li].sliding_window;
+    plan.layers.push_back(LayerAttention{trained_window > 0 ? TrainedAs::kSliding : TrainedAs::kFull, trained_window,
+                                         chosen_by[li], *chosen[li], 0});
+  }
+  assign_cache_groups(plan, config);
+  return plan;
+}
+
+std::vector<kvcache::CacheGroupSpec> AttentionPlan::cache_group_specs(int32_t block_size) const {
+  std::vector<kvcache::CacheGroupSpec> specs;
+  for (const CacheGroupPlan& group : groups) {
+    kvcache::CacheGroupSpec spec;
+    spec.kind = group.kind;
+    spec.block_size = block_size;
+    spec.bytes_per_token = group.bytes_per_token;
+    spec.sink_tokens = group.sink_tokens;
+    spec.window_tokens = group.window_tokens;
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
+bool AttentionPlan::all_paged() const {
+  return std::ranges::all_of(groups, [](const CacheGroupPlan& g) { return g.kind == kvcache::CacheKind::kPagedKv; });
+}
+
+int64_t AttentionPlan::resident_kv_bytes(int64_t tokens, int32_t block_size) const {
+  int64_t bytes = 0;
+  for (const kvcache::CacheGroupSpec& spec : cache_group_specs(block_size)) {
+    bytes += kvcache::resident_units(spec, tokens) * spec.bytes_per_block();
+  }
+  return bytes;
+}
+
+}  // namespace strata::attention

@@ -1,0 +1,30 @@
+// What a backend makes of one layer: the cache kind its KV lives in and the keys each query head
+// reads. The forward takes its masks from here, kvcache its groups (attention_plan.h).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "engine/attention/query_keys.h"
+#include "kvcache/cache_config.h"
+
+namespace strata::attention {
+
+struct LayerPlan {
+  std::string_view backend;                                // a registry name (backend_registry.h)
+  kvcache::CacheKind cache_kind = kvcache::CacheKind::kPagedKv;
+  // A query at position p reads keys [0, sink_tokens) and (p - window, p], window being the
+  // head's entry of head_windows or else window_tokens; window_tokens 0 = every earlier key.
+  int32_t sink_tokens = 0;
+  int32_t window_tokens = 0;
+  std::vector<int32_t> head_windows;  // one per query head, each <= window_tokens; empty = uniform
+
+  int32_t head_window(int head) const {
+    return head_windows.empty() ? window_tokens : head_windows[static_cast<size_t>(head)];
+  }
+  QueryKeys keys(int64_t pos, int head) const { return query_keys(pos, sink_tokens, head_window(head)); }
+  bool operator==(const LayerPlan&) const = default;
+};
+
+}  // namespace strata::attention

@@ -1,0 +1,51 @@
+#include "engine/attention/layout_params.h"
+
+#include "engine/attention/layout_error.h"
+
+namespace strata::attention {
+namespace {
+
+[[noreturn]] void bad(const std::string& where, const std::string& key, const std::string& expected) {
+  throw LayoutError(where + ": parameter '" + key + "' must be " + expected);
+}
+
+}  // namespace
+
+std::optional<int64_t> optional_int_param(const nlohmann::json& params, const std::string& key, int64_t min,
+                                          int64_t max, const std::string& where) {
+  const auto it = params.find(key);
+  if (it == params.end()) return std::nullopt;
+  const std::string expected = "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (!it->is_number_integer()) bad(where, key, expected);
+  const auto value = it->get<int64_t>();
+  if (value < min || value > max) bad(where, key, expected + ", not " + std::to_string(value));
+  return value;
+}
+
+std::optional<double> optional_fraction_param(const nlohmann::json& params, const std::string& key, double min,
+                                              double max, const std::string& where) {
+  const auto it = params.find(key);
+  if (it == params.end()) return std::nullopt;
+  const std::string expected = "a number in (" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  if (!it->is_number()) bad(where, key, expected);
+  const auto value = it->get<double>();
+  if (!(value > min && value <= max)) bad(where, key, expected);
+  return value;
+}
+
+bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where) {
+  const auto it = params.find(key);
+  if (it == params.end()) return fallback;
+  if (!it->is_boolean()) bad(where, key, "true or false");
+  return it->get<bool>();
+}
+
+std::optional<std::string> optional_string_param(const nlohmann::json& params, const std::string& key,
+                                                 const std::string& where) {
+  const auto it = params.find(key);
+  if (it == params.end()) return std::nullopt;
+  if (!it->is_string() || it->get<std::string>().empty()) bad(where, key, "a non-empty string");
+  return it->get<std::string>();
+}
+
+}  // namespace strata::attention

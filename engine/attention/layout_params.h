@@ -1,0 +1,22 @@
+// Typed reads of a layout rule's backend parameters, each failure a LayoutError naming the key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace strata::attention {
+
+// The integer at `key` in [min, max]; nullopt when absent.
+std::optional<int64_t> optional_int_param(const nlohmann::json& params, const std::string& key, int64_t min,
+                                          int64_t max, const std::string& where);
+// The number at `key` in (min, max]; nullopt when absent.
+std::optional<double> optional_fraction_param(const nlohmann::json& params, const std::string& key, double min,
+                                              double max, const std::string& where);
+bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where);
+std::optional<std::string> optional_string_param(const nlohmann::json& params, const std::string& key,
+                                                 const std::string& where);
+
+}  // namespace strata::attention
