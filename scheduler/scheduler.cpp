@@ -411,6 +411,11 @@ SchedulerStats Scheduler::stats() const {
   st.prefix_cache_enabled = kv_.prefix_cache_enabled();
   st.kv_block_size = config_.block_size;
   st.kv_blocks_total = usage.capacity;
+  st.kv_capacity_tokens = std::numeric_limits<int64_t>::max();
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    if (kv_.group_spec(g).kind != kvcache::CacheKind::kPagedKv) continue;
+    st.kv_capacity_tokens = std::min(st.kv_capacity_tokens, int64_t{kv_.usage(g).capacity} * config_.block_size);
+  }
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;
   st.kv_blocks_peak = peak_blocks_;

@@ -37,6 +37,9 @@ struct SchedulerStats {
   int32_t kv_block_size = 0;      // tokens per block
   // Blocks of all cache groups together (a window_kv group's count as much as a paged one's).
   int32_t kv_blocks_total = 0;
+  // The longest sequence the cache can hold alone: the smallest paged_kv group's tokens (a
+  // window_kv group holds a sequence of any length); INT64_MAX without a paged group.
+  int64_t kv_capacity_tokens = 0;
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
   int32_t kv_blocks_peak = 0;

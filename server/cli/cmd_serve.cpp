@@ -98,7 +98,7 @@ int run_serve(const Args& args) {
   const auto stats = engine.stats();
   metrics.set_cache_config(scheduler_settings.block_size, stats.kv_blocks_total);
   const http::ServingContext context{model, chat, engine_client, metrics, model_name,
-                                     int64_t{stats.kv_blocks_total} * scheduler_settings.block_size};
+                                     stats.kv_capacity_tokens};
   server::GrpcFrontend grpc(model, engine, metrics, model_name, key, options.host, grpc_port);
   spdlog::info("gRPC on {}:{}", options.host, grpc.port());
   router.set_ready(context);
