@@ -14,9 +14,9 @@ void check_runs_on_cuda(const AttentionPlan& plan) {
     if (!find_backend(p.backend, layer).runs_on_cuda) {
       throw LayoutError(layer + ", which the CUDA model does not run yet (use --device cpu)");
     }
-    if (p.window_tokens > 0 || p.sink_tokens > 0) {
-      throw LayoutError(layer + " with a window of " + std::to_string(p.window_tokens) +
-                        " tokens, which the CUDA model does not run yet (use --device cpu)");
+    if (p.cache_kind != kvcache::CacheKind::kPagedKv || p.sink_tokens > 0 || !p.head_windows.empty()) {
+      throw LayoutError(layer + " with sinks, per-head windows or pages released outside its window, which the CUDA model "
+                        "does not run yet (use --device cpu)");
     }
   }
 }

@@ -1,6 +1,7 @@
 // Which resolved plans a device can run. The CPU runs every registered backend; the CUDA model
-// runs backends that declare runs_on_cuda, and of those only layers that read every earlier key
-// (no sliding window yet, trained or chosen).
+// runs backends that declare runs_on_cuda on one paged cache: every earlier key, or a layer's
+// trained sliding window as a mask (Gemma 3's own layout); not yet sinks, per-head windows or
+// window_kv groups that release pages.
 #pragma once
 
 #include "engine/attention/attention_plan.h"

@@ -232,8 +232,9 @@ TEST(AttentionLayout, Gemma3NativeWindowsHoldAbout18PercentOfTheKvAt32k) {
   EXPECT_EQ(peak_bytes, figure["bytes"].get<int64_t>());
 }
 
-TEST(AttentionLayout, CudaRunsOnlyFullLayersWithoutWindows) {
+TEST(AttentionLayout, CudaRunsFullLayersOnOnePagedCache) {
   EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, smollm2_like())));
+  EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, gemma3_like())));  // trained windows as masks
   try {
     check_runs_on_cuda(resolve(R"({"layers": {"3-29": {"backend": "sink_window", "window_tokens": 64}}})", smollm2_like()));
     ADD_FAILURE() << "accepted";
@@ -241,10 +242,11 @@ TEST(AttentionLayout, CudaRunsOnlyFullLayersWithoutWindows) {
     EXPECT_STREQ(e.what(), "--device cuda: layer 3 runs sink_window, which the CUDA model does not run yet (use --device cpu)");
   }
   try {
-    check_runs_on_cuda(resolve_attention(AttentionLayout{}, gemma3_like()));
+    check_runs_on_cuda(resolve(R"({"layers": {"*": {"backend": "full", "release_outside_window": true}}})", gemma3_like()));
     ADD_FAILURE() << "accepted";
   } catch (const LayoutError& e) {
-    EXPECT_NE(std::string(e.what()).find("layer 0 runs full with a window of 512 tokens"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("layer 0 runs full with sinks, per-head windows or pages released"), std::string::npos)
+        << e.what();
   }
 }
 
