@@ -61,10 +61,13 @@ std::string SchedulerConfig::validate() const {
 }
 
 Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
+    : Scheduler(model, config, model.make_runner) {}
+
+Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config, const model::ModelRunnerFactory& make_runner)
     : model_(model),
       config_(validated(config)),
       kv_(kv_config(model, config_)),
-      runner_(model.make_runner(capacities(kv_), config_.block_size)) {
+      runner_(make_runner(capacities(kv_), config_.block_size)) {
   for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
     if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
   }

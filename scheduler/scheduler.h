@@ -54,8 +54,11 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  // Throws std::invalid_argument for an invalid config.
+  // Throws std::invalid_argument for an invalid config. Runs on model.make_runner's runner.
   Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config);
+  // Runs on a runner of `make_runner` instead: an evaluation drives other attention backends of
+  // the same model through the same serving path.
+  Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config, const model::ModelRunnerFactory& make_runner);
 
   // Queues a request; events go to `sink`. Refuses invalid requests and, past max_waiting,
   // answers busy. Never throws for bad input.

@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "  info       describe a model file\n"
     "  bench      measure prompt processing and generation speed\n"
     "  serve      run the OpenAI-compatible HTTP server\n"
+    "  eval       compare an attention configuration with full attention (quality, memory, speed)\n"
     "run 'strata <command> --help' for the options of a command\n";
 
 }  // namespace
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
       {"info", strata::cli::run_info},
       {"bench", strata::cli::run_bench},
       {"serve", strata::cli::run_serve},
+      {"eval", strata::cli::run_eval},
   };
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

@@ -15,6 +15,7 @@ int run_tokenize(const Args& args);
 int run_info(const Args& args);
 int run_bench(const Args& args);
 int run_serve(const Args& args);
+int run_eval(const Args& args);
 
 // --threads N shared by the commands that run the model: 0 = all hardware threads.
 int threads_option(const class ArgParser& parser);
