@@ -24,7 +24,7 @@ kvcache::KvCacheConfig kv_config(const runtime::LoadedModel& model, const Schedu
   kv.typical_sequence_tokens = model.model->config().context_length;
   kv.enable_prefix_cache = config.enable_prefix_cache && plan.all_paged();
   if (config.enable_prefix_cache && !kv.enable_prefix_cache) {
-    spdlog::warn("prefix caching is off: {} puts layers in window_kv cache groups, which it cannot serve",
+    spdlog::warn("prefix caching is off: {} puts layers in window_kv or evicting_kv cache groups, which it cannot serve",
                  plan.source.empty() ? "the model's attention" : plan.source);
   }
   return kv;
@@ -67,7 +67,10 @@ Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config,
     : model_(model),
       config_(validated(config)),
       kv_(kv_config(model, config_)),
-      runner_(make_runner(capacities(kv_), config_.block_size)) {
+      runner_(make_runner(capacities(kv_), config_.block_size)),
+      forks_share_blocks_(!std::ranges::any_of(model.model->attention_plan().groups, [](const auto& group) {
+        return group.kind == kvcache::CacheKind::kEvictingKv;
+      })) {
   for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
     if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
   }
@@ -114,7 +117,7 @@ SubmitResult Scheduler::submit(Request request, EventSink sink) {
     if (sampling.seed) sampling.seed = *sampling.seed + static_cast<uint64_t>(i);
     auto s = std::make_unique<Sequence>(next_sequence_id_++, *r, i, request.prompt, sampling, *model_.tokenizer,
                                         r->params.stop);
-    s->awaiting_fork = i > 0;
+    s->awaiting_fork = i > 0 && forks_share_blocks_;
     r->sequences.push_back(std::move(s));
   }
   const uint64_t id = r->id;
@@ -231,9 +234,10 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
     const bool completes = s.num_computed + p.n_tokens == static_cast<int32_t>(s.tokens.size());
     batch.push_back({std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed), static_cast<size_t>(p.n_tokens)),
                      s.num_computed, block_tables(s.id),
-                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
+                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone, s.num_prompt});
   }
   runner_->step(batch);
+  const std::vector<model::CompactedBlocks> compacted = runner_->compacted_blocks();
   // While the device runs the step: the previous step's text, stop strings and events. A stop
   // string may end a sequence this step computes for; its result is dropped.
   emit_pending();
@@ -248,6 +252,9 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
       continue;
     }
     kv_.commit(s.id, batch[i].tokens);
+    for (const model::CompactedBlocks& emptied : compacted) {
+      if (emptied.sequence == static_cast<int32_t>(i)) kv_.release_compacted(s.id, emptied.group, emptied.logical_blocks);
+    }
     prompt_tokens_ += std::max(0, std::min(s.num_prompt, s.num_computed + plan[i].n_tokens) - s.num_computed);
     s.num_computed += plan[i].n_tokens;
     if (wants_logits) add_picks(s, row++, pickers, rows);

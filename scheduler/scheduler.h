@@ -132,6 +132,9 @@ class Scheduler {
   int64_t generated_tokens_ = 0;
   int64_t steps_ = 0;
   std::vector<int32_t> end_of_generation_;  // masked while a sequence is below min_tokens
+  // n > 1 siblings share the prompt's blocks, except where compaction rewrites blocks in place
+  // (evicting_kv): there each sibling computes its prompt on its own.
+  bool forks_share_blocks_;
   std::vector<PendingToken> pending_;       // picked last step, emitted once this step is queued
 };
 

@@ -40,20 +40,25 @@ std::vector<LayerPlan> resolve_rule(const LayoutRule& rule, const std::vector<in
 }
 
 void assign_cache_groups(AttentionPlan& plan, const model::ModelConfig& config) {
-  const int64_t layer_bytes = fp16_kv_bytes_per_token(config);
-  // Ordered by (kind, sinks, window): paged_kv (sinks = window = 0) comes first.
-  std::map<std::tuple<kvcache::CacheKind, int32_t, int32_t>, std::vector<int32_t>> members;
+  // Ordered by (kind, sinks, window, budget): paged_kv (the rest 0) comes first.
+  std::map<std::tuple<kvcache::CacheKind, int32_t, int32_t, int32_t>, std::vector<int32_t>> members;
   for (size_t li = 0; li < plan.layers.size(); ++li) {
     const LayerPlan& p = plan.layers[li].plan;
     const bool windowed = p.cache_kind == kvcache::CacheKind::kWindowKv;
-    members[{p.cache_kind, windowed ? p.sink_tokens : 0, windowed ? p.window_tokens : 0}].push_back(
-        static_cast<int32_t>(li));
+    members[{p.cache_kind, windowed ? p.sink_tokens : 0, windowed ? p.window_tokens : 0,
+             p.eviction ? p.eviction->budget_tokens : 0}]
+        .push_back(static_cast<int32_t>(li));
   }
   for (const auto& [key, layers] : members) {
     const auto group = static_cast<int32_t>(plan.groups.size());
-    for (const int32_t layer : layers) plan.layers[static_cast<size_t>(layer)].cache_group = group;
-    plan.groups.push_back(CacheGroupPlan{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers,
-                                         layer_bytes * static_cast<int64_t>(layers.size())});
+    int64_t bytes = 0;
+    for (const int32_t layer : layers) {
+      LayerAttention& attention = plan.layers[static_cast<size_t>(layer)];
+      attention.cache_group = group;
+      bytes += find_backend(attention.plan.backend, plan.source).bytes_per_token(config);
+    }
+    plan.groups.push_back(
+        CacheGroupPlan{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), layers, bytes});
   }
 }
 
@@ -122,6 +127,7 @@ std::vector<kvcache::CacheGroupSpec> AttentionPlan::cache_group_specs(int32_t bl
     spec.bytes_per_token = group.bytes_per_token;
     spec.sink_tokens = group.sink_tokens;
     spec.window_tokens = group.window_tokens;
+    spec.token_budget = kvcache::blocks_for_tokens(group.token_budget, block_size) * block_size;
     specs.push_back(spec);
   }
   return specs;

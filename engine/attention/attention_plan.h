@@ -34,6 +34,7 @@ struct CacheGroupPlan {
   kvcache::CacheKind kind = kvcache::CacheKind::kPagedKv;
   int32_t sink_tokens = 0;    // kWindowKv
   int32_t window_tokens = 0;  // kWindowKv: the widest window of its layers
+  int32_t token_budget = 0;   // kEvictingKv: keys its layers keep per KV head (before block rounding)
   std::vector<int32_t> layers;
   int64_t bytes_per_token = 0;  // all its layers
 };
@@ -42,14 +43,15 @@ struct AttentionPlan {
   std::string source;       // the layout it came from; empty for the model's own attention
   std::string description;  // the layout's
   std::vector<LayerAttention> layers;  // one per model layer
-  std::vector<CacheGroupPlan> groups;  // paged_kv first, then window_kv by (sinks, window)
+  std::vector<CacheGroupPlan> groups;  // paged_kv, window_kv by (sinks, window), evicting_kv by budget
 
-  // kvcache's groups, in the same order.
+  // kvcache's groups, in the same order; an evicting group's budget rounded up to whole blocks.
   std::vector<kvcache::CacheGroupSpec> cache_group_specs(int32_t block_size) const;
   // Whether every group is paged_kv (what the prefix cache needs).
   bool all_paged() const;
   // The KV bytes one sequence of `tokens` tokens holds at most: every block of a paged group,
-  // sinks + window + one block of a window group (kvcache's resident_units).
+  // sinks + window + one block of a window group, budget + one block of an evicting group
+  // (kvcache's resident_units).
   int64_t resident_kv_bytes(int64_t tokens, int32_t block_size) const;
 };
 

@@ -1,7 +1,7 @@
 // The attention backends a layout may name, each with what it declares (DESIGN.md §2): its cache
 // kinds, its bytes, the serving features it works with, the devices it runs on, and how it turns
-// a layout rule's parameters into layer plans. Implemented: `full` and `sink_window`. Not yet
-// (and so not registered): `block_topk`, `evict`, `linear`.
+// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window` and `evict`.
+// Not yet (and so not registered): `block_topk`, `linear`.
 #pragma once
 
 #include <cstdint>

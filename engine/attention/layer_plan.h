@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -10,6 +11,23 @@
 #include "kvcache/cache_config.h"
 
 namespace strata::attention {
+
+// How an `evict` layer chooses the keys it keeps (evict_backend.h, eviction.h).
+enum class EvictPolicy : uint8_t {
+  kSnapKv,  // scored once, at the prompt's end, by the last observation_window prompt queries
+  kH2O,     // scored by every query that saw the key (accumulated attention)
+};
+
+inline std::string_view to_string(EvictPolicy policy) { return policy == EvictPolicy::kSnapKv ? "snapkv" : "h2o"; }
+
+struct EvictionPlan {
+  EvictPolicy policy = EvictPolicy::kSnapKv;
+  int32_t budget_tokens = 0;  // keys kept per KV head (rounded up to whole blocks by the cache)
+  int32_t sink_tokens = 0;    // the first keys, never evicted
+  int32_t recent_tokens = 0;  // the newest keys, never evicted (SnapKV: its observation window)
+  int32_t pool_kernel = 1;    // SnapKV: width of the max-pool over neighbouring keys' scores
+  bool operator==(const EvictionPlan&) const = default;
+};
 
 struct LayerPlan {
   std::string_view backend;                                // a registry name (backend_registry.h)
@@ -19,6 +37,9 @@ struct LayerPlan {
   int32_t sink_tokens = 0;
   int32_t window_tokens = 0;
   std::vector<int32_t> head_windows;  // one per query head, each <= window_tokens; empty = uniform
+  // kEvictingKv: which keys survive compaction. The keys a query reads then depend on what the
+  // sequence compacted (eviction.h's compacted_keys), not on keys() below.
+  std::optional<EvictionPlan> eviction;
 
   int32_t head_window(int head) const {
     return head_windows.empty() ? window_tokens : head_windows[static_cast<size_t>(head)];

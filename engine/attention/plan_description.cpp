@@ -20,6 +20,13 @@ std::string layer_setting(const LayerAttention& layer, const AttentionPlan& plan
     for (size_t h = 0; h < p.head_windows.size(); ++h) text += (h ? " " : "") + std::to_string(p.head_windows[h]);
     text += "]";
   }
+  if (const auto& e = p.eviction) {
+    text += ", " + std::string(to_string(e->policy)) + " budget " + std::to_string(e->budget_tokens);
+    if (e->sink_tokens > 0) text += ", " + std::to_string(e->sink_tokens) + " sinks";
+    text += e->policy == EvictPolicy::kSnapKv ? ", observation " + std::to_string(e->recent_tokens) + ", pool " +
+                                                    std::to_string(e->pool_kernel)
+                                              : ", recent " + std::to_string(e->recent_tokens);
+  }
   const auto& group = plan.groups[static_cast<size_t>(layer.cache_group)];
   return text + "; cache group " + std::to_string(layer.cache_group) + " (" + std::string(kvcache::to_string(group.kind)) +
          ")";
@@ -53,6 +60,16 @@ nlohmann::ordered_json describe_plan(const AttentionPlan& plan) {
     if (layer.plan.sink_tokens > 0) entry["sink_tokens"] = layer.plan.sink_tokens;
     if (layer.plan.window_tokens > 0) entry["window_tokens"] = layer.plan.window_tokens;
     if (!layer.plan.head_windows.empty()) entry["head_windows"] = layer.plan.head_windows;
+    if (const auto& e = layer.plan.eviction) {
+      entry["eviction"] = {{"policy", to_string(e->policy)}, {"budget_tokens", e->budget_tokens},
+                           {"sink_tokens", e->sink_tokens}};
+      if (e->policy == EvictPolicy::kSnapKv) {
+        entry["eviction"]["observation_window"] = e->recent_tokens;
+        entry["eviction"]["pool_kernel"] = e->pool_kernel;
+      } else {
+        entry["eviction"]["recent_tokens"] = e->recent_tokens;
+      }
+    }
     entry["cache_group"] = layer.cache_group;
     out["layers"].push_back(std::move(entry));
   }
@@ -63,6 +80,7 @@ nlohmann::ordered_json describe_plan(const AttentionPlan& plan) {
       entry["sink_tokens"] = group.sink_tokens;
       entry["window_tokens"] = group.window_tokens;
     }
+    if (group.kind == kvcache::CacheKind::kEvictingKv) entry["token_budget"] = group.token_budget;
     entry["bytes_per_token"] = group.bytes_per_token;
     out["cache_groups"].push_back(std::move(entry));
   }

@@ -16,8 +16,8 @@ namespace strata::attention {
 std::string range_text(const std::vector<int32_t>& layers);
 
 // {"layout", "description", "layers": [{"layer", "trained_as", "trained_window", "backend",
-// "rule", "sink_tokens", "window_tokens", "head_windows", "cache_group"}, ...],
-// "cache_groups": [{"kind", "layers", "sink_tokens", "window_tokens", "bytes_per_token"}, ...]}.
+// "rule", "sink_tokens", "window_tokens", "head_windows", "eviction", "cache_group"}, ...],
+// "cache_groups": [{"kind", "layers", "sink_tokens", "window_tokens", "token_budget", "bytes_per_token"}, ...]}.
 // Keys that do not apply (a window of a global layer) are left out.
 nlohmann::ordered_json describe_plan(const AttentionPlan& plan);
 

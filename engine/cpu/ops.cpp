@@ -178,7 +178,8 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   float lanes[kLanes][kMaxHeadDim];
   for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
   for_each_key([&](int64_t t) {
-    const float p = fp16_to_f32(f32_to_fp16(scores[t] * inv_sum));
+    scores[t] *= inv_sum;
+    const float p = fp16_to_f32(f32_to_fp16(scores[t]));
     lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
   });
   float* oh = out + static_cast<int64_t>(head) * head_dim;

@@ -46,7 +46,8 @@ struct PagedKvView {
 // (every earlier key, a sliding window, or sinks + a window). Keys outside it are never read:
 // their blocks may have left the cache.
 // q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); out like q (only this head written);
-// scores: scratch of keys.end floats. q and the softmax weights are rounded to fp16 before their
+// scores: keys.end floats; on return each read key's entry holds its softmax weight (what
+// `evict` layers score keys by). q and the softmax weights are rounded to fp16 before their
 // products, as llama.cpp's CPU path does with an fp16 cache, so the two stay numerically close.
 // The result depends only on the sequence, never on the block layout or the batch.
 void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, const attention::QueryKeys& keys,

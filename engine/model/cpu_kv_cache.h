@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/attention/attention_plan.h"
+#include "engine/model/forward_batch.h"
 #include "engine/model/model_config.h"
 #include "engine/model/paged_kv_store.h"
 
@@ -28,11 +29,15 @@ class CpuKvCache {
   // Copies block src to block dst of `group` in all its layers (copy-on-write of a shared block).
   void copy_block(int group, int32_t src, int32_t dst);
 
+  // The blocks the latest forward's compactions emptied (evicting groups); the forward resets it.
+  std::vector<CompactedBlocks>& compacted() { return compacted_; }
+
  private:
   int32_t block_size_;
   std::vector<PagedKvStore> stores_;
   std::vector<int> group_of_;        // per model layer
   std::vector<int> index_in_group_;  // per model layer
+  std::vector<CompactedBlocks> compacted_;
 };
 
 }  // namespace strata::model

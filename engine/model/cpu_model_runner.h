@@ -19,6 +19,7 @@ class CpuModelRunner final : public ModelRunner {
     return sampling::sample_rows(logits_, static_cast<size_t>(model_.config().vocab_size), rows);
   }
   void copy_kv_block(int group, int32_t src, int32_t dst) override { kv_.copy_block(group, src, dst); }
+  std::vector<CompactedBlocks> compacted_blocks() override { return kv_.compacted(); }
 
  private:
   DecoderModel& model_;

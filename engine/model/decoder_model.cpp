@@ -6,7 +6,9 @@
 #include <string>
 
 #include "engine/common/half.h"
+#include "engine/attention/eviction.h"
 #include "engine/cpu/ops.h"
+#include "engine/model/evicting_layers.h"
 #include "engine/gguf/dequantize.h"
 
 namespace strata::model {
@@ -30,14 +32,23 @@ cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, 
   return cpu::WeightMatrix::from_tensor(t);
 }
 
+// An evicting group's budget in whole blocks (as kvcache rounds it).
+int64_t budget_blocks(const attention::CacheGroupPlan& group, int32_t block_size) {
+  return kvcache::blocks_for_tokens(group.token_budget, block_size);
+}
+
 // Every block a step reads must still be in the cache: a window group may have released the
-// blocks its window left, never one a query of this step reads.
+// blocks its window left, an evicting group those its compactions emptied, never one a query of
+// this step reads.
 void check_reads_are_cached(const ForwardBatch& batch, const attention::AttentionPlan& plan, int32_t block_size) {
   for (const BatchSequence& s : batch) {
     for (size_t g = 0; g < plan.groups.size(); ++g) {
       const auto& group = plan.groups[g];
-      const attention::QueryKeys keys = attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
       const auto& table = s.block_tables[g];
+      const attention::QueryKeys keys =
+          group.kind == kvcache::CacheKind::kEvictingKv
+              ? attention::compacted_layout(table, budget_blocks(group, block_size), block_size).keys(s.start_pos)
+              : attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
       const auto check = [&](int64_t from, int64_t to) {
         for (int64_t b = from / block_size; b * block_size < to; ++b) {
           if (table[static_cast<size_t>(b)] < 0) {
@@ -148,19 +159,25 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
         kc[j] = f32_to_fp16(k[static_cast<size_t>(t * kv_dim + j)]);
         vc[j] = f32_to_fp16(v[static_cast<size_t>(t * kv_dim + j)]);
       }
+      if (attention.eviction) write_slot_metadata(store, layer_in_group, table_of(t), pos, c.n_kv_heads);
     }
-    pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> scores(static_cast<size_t>(flat.longest));
-      for (int64_t item = begin; item < end; ++item) {
-        const int64_t t = item / c.n_heads;
-        const int head = static_cast<int>(item % c.n_heads);
-        const int32_t* table = table_of(t);
-        cpu::attention_one_query(q.data() + t * q_dim, store.k_view(layer_in_group, table),
-                                 store.v_view(layer_in_group, table),
-                                 attention.keys(flat.positions[static_cast<size_t>(t)], head), head, c.n_heads,
-                                 c.n_kv_heads, c.head_dim, score_scale, scores.data(), attn.data() + t * q_dim);
-      }
-    });
+    if (attention.eviction) {
+      evicting_attention(batch, flat, group, budget_blocks(plan_.groups[group], kv.block_size()), *attention.eviction,
+                         store, layer_in_group, c, score_scale, q.data(), attn.data(), pool_);
+    } else {
+      pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
+        std::vector<float> scores(static_cast<size_t>(flat.longest));
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t t = item / c.n_heads;
+          const int head = static_cast<int>(item % c.n_heads);
+          const int32_t* table = table_of(t);
+          cpu::attention_one_query(q.data() + t * q_dim, store.k_view(layer_in_group, table),
+                                   store.v_view(layer_in_group, table),
+                                   attention.keys(flat.positions[static_cast<size_t>(t)], head), head, c.n_heads,
+                                   c.n_kv_heads, c.head_dim, score_scale, scores.data(), attn.data() + t * q_dim);
+        }
+      });
+    }
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
     add_block_output(proj, l.post_attn_norm, x);
 
@@ -172,6 +189,8 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
     add_block_output(proj, l.post_ffn_norm, x);
   }
 
+  compact_evicting_groups(batch, kv);
+
   const int64_t n_out = static_cast<int64_t>(flat.output_rows.size());
   if (n_out == 0) return {};
   for (int64_t i = 0; i < n_out; ++i) {
@@ -180,6 +199,18 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
   std::vector<float> logits(static_cast<size_t>(n_out * c.vocab_size));
   cpu::matmul(c.tied_embeddings ? token_embd_ : output_, h.data(), n_out, logits.data(), scratch_, pool_);
   return logits;
+}
+
+void DecoderModel::compact_evicting_groups(const ForwardBatch& batch, CpuKvCache& kv) const {
+  kv.compacted().clear();
+  for (size_t g = 0; g < plan_.groups.size(); ++g) {
+    const auto& group = plan_.groups[g];
+    if (group.kind != kvcache::CacheKind::kEvictingKv) continue;
+    std::vector<const attention::EvictionPlan*> layer_plans;
+    for (const int32_t layer : group.layers) layer_plans.push_back(&*plan_.layers[static_cast<size_t>(layer)].plan.eviction);
+    compact_evicting_group(batch, g, budget_blocks(group, kv.block_size()), layer_plans, kv.store_of(group.layers.front()),
+                           config_, kv.compacted());
+  }
 }
 
 void DecoderModel::add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,

@@ -33,7 +33,9 @@ class DecoderModel {
   // returns the wanted logits, sequence by sequence in batch order ([rows x vocab]). Each layer
   // reads the keys its plan names. Each sequence's results are the same whatever else is in the
   // batch. Throws std::invalid_argument for an out-of-vocabulary id, an empty sequence or block
-  // tables that lack a block the step writes or reads.
+  // tables that lack a block the step writes or reads. Evicting groups compact where the step
+  // takes them over budget; kv.compacted() then names the blocks to release before the
+  // sequence's next step.
   std::vector<float> forward(const ForwardBatch& batch, CpuKvCache& kv);
 
  private:
@@ -44,6 +46,8 @@ class DecoderModel {
     cpu::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
 
+  // Compacts each evicting group of the batch's sequences that the step took over budget.
+  void compact_evicting_groups(const ForwardBatch& batch, CpuKvCache& kv) const;
   // residual += out, out first RMS-normalized with post_norm when the architecture has one.
   void add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,
                         std::vector<float>& residual) const;

@@ -20,6 +20,21 @@ struct BatchSequence {
   // positions [0, start_pos + tokens.size()); entries a window released read -1.
   std::vector<std::span<const int32_t>> block_tables;
   LogitsWanted logits = LogitsWanted::kLast;
+  // The prompt's length. Evicting layers (attention/eviction.h) score from its last queries and
+  // compact from its end on; 0: the prompt ends with this step.
+  int32_t prompt_tokens = 0;
+
+  int64_t end() const { return int64_t{start_pos} + static_cast<int64_t>(tokens.size()); }
+  int64_t prompt_end() const { return prompt_tokens > 0 ? prompt_tokens : end(); }
+};
+
+// Blocks a step's compaction emptied in one sequence's evicting cache group: logical indices into
+// its block table, full of committed tokens once the step is committed. The caller releases them
+// (kvcache's release_compacted) before the sequence's next step, whose keys depend on it.
+struct CompactedBlocks {
+  int32_t sequence = 0;  // index into the step's batch
+  int32_t group = 0;
+  std::vector<int32_t> logical_blocks;
 };
 
 using ForwardBatch = std::vector<BatchSequence>;

@@ -29,6 +29,9 @@ class ModelRunner {
   // Copies KV block src to dst of cache group `group` in all its layers (copy-on-write of a
   // shared block; kvcache's CopyOp).
   virtual void copy_kv_block(int group, int32_t src, int32_t dst) = 0;
+  // The blocks the latest step's compactions emptied (evicting_kv groups; runners without them
+  // compact nothing). The caller must release them before the sequence's next step.
+  virtual std::vector<CompactedBlocks> compacted_blocks() { return {}; }
 
   // step() then logits().
   std::vector<float> forward(const ForwardBatch& batch) {

@@ -2,6 +2,9 @@
 // layers, K and V of n_blocks blocks of block_size tokens, fp16, laid out
 // [layer][block][token in block][kv_head][head_dim]. kvcache/ decides which block ids a
 // sequence owns; this store only holds their bytes. Layers are the group's, numbered from 0.
+// An evicting group's store also keeps, per slot and KV head, the original position of the key
+// there and its score (attention/eviction.h): compaction moves keys, and their metadata moves
+// with them, so no per-sequence state lives outside the blocks.
 #pragma once
 
 #include <cstdint>
@@ -14,15 +17,20 @@ namespace strata::model {
 class PagedKvStore {
  public:
   // token_elements: K (or V) values of one token in one layer (n_kv_heads * head_dim).
-  PagedKvStore(int32_t n_layers, int64_t token_elements, int32_t n_blocks, int32_t block_size)
+  // slot_metadata_heads: KV heads whose position and score each slot keeps (0: none).
+  PagedKvStore(int32_t n_layers, int64_t token_elements, int32_t n_blocks, int32_t block_size,
+               int32_t slot_metadata_heads = 0)
       : n_layers_(n_layers),
         n_blocks_(n_blocks),
         block_size_(block_size),
         token_stride_(token_elements),
         block_stride_(token_stride_ * block_size),
         layer_stride_(block_stride_ * n_blocks),
+        meta_heads_(slot_metadata_heads),
         k_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * n_layers))),
-        v_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * n_layers))) {}
+        v_(std::make_unique_for_overwrite<uint16_t[]>(static_cast<size_t>(layer_stride_ * n_layers))),
+        positions_(std::make_unique_for_overwrite<int32_t[]>(static_cast<size_t>(meta_elements()))),
+        scores_(std::make_unique_for_overwrite<float[]>(static_cast<size_t>(meta_elements()))) {}
 
   int32_t n_blocks() const { return n_blocks_; }
   int32_t block_size() const { return block_size_; }
@@ -34,12 +42,26 @@ class PagedKvStore {
   cpu::PagedKvView k_view(int layer, const int32_t* block_table) const { return view(k_, layer, block_table); }
   cpu::PagedKvView v_view(int layer, const int32_t* block_table) const { return view(v_, layer, block_table); }
 
+  // The original positions and scores of the keys in slot `slot` of `layer`, one per KV head
+  // (stores made with slot_metadata_heads only).
+  int32_t* positions_at(int layer, const int32_t* block_table, int64_t slot) {
+    return positions_.get() + meta_offset(layer, block_table, slot);
+  }
+  float* scores_at(int layer, const int32_t* block_table, int64_t slot) {
+    return scores_.get() + meta_offset(layer, block_table, slot);
+  }
+
   // Copies block `src` to block `dst` in every layer (copy-on-write of a shared block).
   void copy_block(int32_t src, int32_t dst);
 
  private:
   int64_t offset(int layer, const int32_t* block_table, int64_t pos) const {
     return layer * layer_stride_ + block_table[pos / block_size_] * block_stride_ + (pos % block_size_) * token_stride_;
+  }
+  int64_t meta_elements() const { return int64_t{n_layers_} * n_blocks_ * block_size_ * meta_heads_; }
+  int64_t meta_offset(int layer, const int32_t* block_table, int64_t slot) const {
+    return ((int64_t{layer} * n_blocks_ + block_table[slot / block_size_]) * block_size_ + slot % block_size_) *
+           meta_heads_;
   }
   cpu::PagedKvView view(const std::unique_ptr<uint16_t[]>& data, int layer, const int32_t* block_table) const {
     return cpu::PagedKvView{data.get() + layer * layer_stride_, block_table, block_size_, block_stride_, token_stride_};
@@ -51,10 +73,13 @@ class PagedKvStore {
   int64_t token_stride_;
   int64_t block_stride_;
   int64_t layer_stride_;
+  int32_t meta_heads_;
   // Left uninitialized: attention reads only positions written before, so untouched blocks cost
   // no page faults until a sequence lands in them.
   std::unique_ptr<uint16_t[]> k_;
   std::unique_ptr<uint16_t[]> v_;
+  std::unique_ptr<int32_t[]> positions_;  // [layer][block][token in block][kv_head]
+  std::unique_ptr<float[]> scores_;       // likewise
 };
 
 }  // namespace strata::model

@@ -1,0 +1,118 @@
+#include "engine/attention/evict_backend.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/attention/layout_error.h"
+#include "engine/attention/layout_params.h"
+
+namespace strata::attention {
+namespace {
+
+constexpr int64_t kDefaultH2OSinks = 4;
+constexpr int64_t kDefaultObservationWindow = 32;
+constexpr int64_t kDefaultPoolKernel = 7;
+
+EvictPolicy policy_of(const nlohmann::json& params, const std::string& where) {
+  const auto policy = optional_string_param(params, "policy", where);
+  if (policy == "snapkv") return EvictPolicy::kSnapKv;
+  if (policy == "h2o") return EvictPolicy::kH2O;
+  throw LayoutError(where + ": evict needs \"policy\": \"snapkv\" or \"h2o\"" +
+                    (policy ? ", not '" + *policy + "'" : std::string()));
+}
+
+int32_t budget_of(const nlohmann::json& params, const RuleContext& context) {
+  const int64_t context_length = context.config.context_length;
+  const auto tokens = optional_int_param(params, "budget_tokens", 1, context_length, context.where);
+  const auto fraction = optional_fraction_param(params, "budget_fraction", 0.0, 1.0, context.where);
+  if (tokens.has_value() == fraction.has_value()) {
+    throw LayoutError(context.where + ": evict needs exactly one of budget_tokens and budget_fraction");
+  }
+  if (tokens) return static_cast<int32_t>(*tokens);
+  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
+}
+
+// A parameter only the other policy takes.
+void refuse_foreign(const nlohmann::json& params, const std::string& key, std::string_view owner,
+                    const std::string& where) {
+  if (params.contains(key)) {
+    throw LayoutError(where + ": parameter '" + key + "' belongs to evict policy '" + std::string(owner) + "'");
+  }
+}
+
+EvictionPlan eviction_of(const nlohmann::json& params, const RuleContext& context) {
+  const std::string& where = context.where;
+  EvictionPlan plan;
+  plan.policy = policy_of(params, where);
+  plan.budget_tokens = budget_of(params, context);
+  const int64_t budget = plan.budget_tokens;
+  const bool snapkv = plan.policy == EvictPolicy::kSnapKv;
+  plan.sink_tokens = static_cast<int32_t>(
+      optional_int_param(params, "sink_tokens", 0, budget, where).value_or(snapkv ? 0 : kDefaultH2OSinks));
+  if (snapkv) {
+    refuse_foreign(params, "recent_tokens", "h2o", where);
+    plan.recent_tokens = static_cast<int32_t>(
+        optional_int_param(params, "observation_window", 1, budget, where).value_or(kDefaultObservationWindow));
+    plan.pool_kernel =
+        static_cast<int32_t>(optional_int_param(params, "pool_kernel", 1, 1023, where).value_or(kDefaultPoolKernel));
+    if (plan.pool_kernel % 2 == 0) {
+      throw LayoutError(where + ": parameter 'pool_kernel' must be odd (a window centred on each key), not " +
+                        std::to_string(plan.pool_kernel));
+    }
+  } else {
+    refuse_foreign(params, "observation_window", "snapkv", where);
+    refuse_foreign(params, "pool_kernel", "snapkv", where);
+    plan.recent_tokens =
+        static_cast<int32_t>(optional_int_param(params, "recent_tokens", 0, budget, where).value_or(budget / 2));
+  }
+  if (int64_t{plan.sink_tokens} + plan.recent_tokens >= budget) {
+    throw LayoutError(where + ": sink_tokens (" + std::to_string(plan.sink_tokens) + ") + " +
+                      (snapkv ? "observation_window (" : "recent_tokens (") + std::to_string(plan.recent_tokens) +
+                      ") leave no room for scored keys in a budget of " + std::to_string(budget) + " tokens");
+  }
+  return plan;
+}
+
+std::vector<LayerPlan> resolve_evict(const nlohmann::json& params, const RuleContext& context) {
+  const EvictionPlan eviction = eviction_of(params, context);
+  std::vector<LayerPlan> plans;
+  for (const int32_t layer : context.layers) {
+    const int32_t trained = context.config.layers[static_cast<size_t>(layer)].sliding_window;
+    if (trained > 0) {
+      throw LayoutError(context.where + ": layer " + std::to_string(layer) + " was trained with a sliding window of " +
+                        std::to_string(trained) + " tokens; evict would show it keys it never saw");
+    }
+    LayerPlan plan;
+    plan.backend = "evict";
+    plan.cache_kind = kvcache::CacheKind::kEvictingKv;
+    plan.eviction = eviction;
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+}  // namespace
+
+int64_t evict_bytes_per_token(const model::ModelConfig& config) {
+  return fp16_kv_bytes_per_token(config) + int64_t{config.n_kv_heads} * (sizeof(int32_t) + sizeof(float));
+}
+
+BackendInfo evict_backend() {
+  return BackendInfo{
+      .name = "evict",
+      .summary = "per-head KV eviction to a token budget: SnapKV (scored at the prompt's end) or H2O (accumulated "
+                 "attention); compacted blocks return to the pool",
+      .cache_kinds = {kvcache::CacheKind::kEvictingKv},
+      .parameters = {"policy", "budget_tokens", "budget_fraction", "sink_tokens", "recent_tokens",
+                     "observation_window", "pool_kernel"},
+      // Chunked prefill: nothing is evicted before the prompt's end and scores add up query by
+      // query in position order, so chunks equal one shot. Recompute after preemption runs the
+      // generated tokens as prompt, which sees keys their first run had evicted: not exact.
+      .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = false, .cuda_graphs = false},
+      .runs_on_cuda = false,
+      .bytes_per_token = evict_bytes_per_token,
+      .resolve = resolve_evict,
+  };
+}
+
+}  // namespace strata::attention
