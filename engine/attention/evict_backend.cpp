@@ -1,8 +1,5 @@
 #include "engine/attention/evict_backend.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include "engine/attention/layout_error.h"
 #include "engine/attention/layout_params.h"
 
@@ -21,17 +18,6 @@ EvictPolicy policy_of(const nlohmann::json& params, const std::string& where) {
                     (policy ? ", not '" + *policy + "'" : std::string()));
 }
 
-int32_t budget_of(const nlohmann::json& params, const RuleContext& context) {
-  const int64_t context_length = context.config.context_length;
-  const auto tokens = optional_int_param(params, "budget_tokens", 1, context_length, context.where);
-  const auto fraction = optional_fraction_param(params, "budget_fraction", 0.0, 1.0, context.where);
-  if (tokens.has_value() == fraction.has_value()) {
-    throw LayoutError(context.where + ": evict needs exactly one of budget_tokens and budget_fraction");
-  }
-  if (tokens) return static_cast<int32_t>(*tokens);
-  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
-}
-
 // A parameter only the other policy takes.
 void refuse_foreign(const nlohmann::json& params, const std::string& key, std::string_view owner,
                     const std::string& where) {
@@ -44,7 +30,8 @@ EvictionPlan eviction_of(const nlohmann::json& params, const RuleContext& contex
   const std::string& where = context.where;
   EvictionPlan plan;
   plan.policy = policy_of(params, where);
-  plan.budget_tokens = budget_of(params, context);
+  plan.budget_tokens = tokens_or_fraction_param(params, "budget_tokens", "budget_fraction",
+                                                context.config.context_length, "evict", where);
   const int64_t budget = plan.budget_tokens;
   const bool snapkv = plan.policy == EvictPolicy::kSnapKv;
   plan.sink_tokens = static_cast<int32_t>(
@@ -107,7 +94,7 @@ BackendInfo evict_backend() {
                      "observation_window", "pool_kernel"},
       // Chunked prefill: nothing is evicted before the prompt's end and scores add up query by
       // query in position order, so chunks equal one shot. Recompute after preemption runs the
-      // generated tokens as prompt, which sees keys their first run had evicted: not exact.
+      // generated tokens in chunks, which see keys their first run had evicted: not exact.
       .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = false, .cuda_graphs = false},
       .runs_on_cuda = false,
       .bytes_per_token = evict_bytes_per_token,

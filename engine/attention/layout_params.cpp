@@ -1,5 +1,8 @@
 #include "engine/attention/layout_params.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/attention/layout_error.h"
 
 namespace strata::attention {
@@ -31,6 +34,18 @@ std::optional<double> optional_fraction_param(const nlohmann::json& params, cons
   const auto value = it->get<double>();
   if (!(value > min && value <= max)) bad(where, key, expected);
   return value;
+}
+
+int32_t tokens_or_fraction_param(const nlohmann::json& params, const std::string& tokens_key,
+                                 const std::string& fraction_key, int64_t context_length, const std::string& backend,
+                                 const std::string& where) {
+  const auto tokens = optional_int_param(params, tokens_key, 1, context_length, where);
+  const auto fraction = optional_fraction_param(params, fraction_key, 0.0, 1.0, where);
+  if (tokens.has_value() == fraction.has_value()) {
+    throw LayoutError(where + ": " + backend + " needs exactly one of " + tokens_key + " and " + fraction_key);
+  }
+  if (tokens) return static_cast<int32_t>(*tokens);
+  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
 }
 
 bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where) {

@@ -1,7 +1,6 @@
 #include "engine/attention/sink_window_backend.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "engine/attention/head_window_plan.h"
 #include "engine/attention/layout_error.h"
@@ -12,21 +11,11 @@ namespace {
 
 constexpr int64_t kDefaultSinkTokens = 4;
 
-int32_t window_of(const nlohmann::json& params, const RuleContext& context) {
-  const int64_t context_length = context.config.context_length;
-  const auto tokens = optional_int_param(params, "window_tokens", 1, context_length, context.where);
-  const auto fraction = optional_fraction_param(params, "window_fraction", 0.0, 1.0, context.where);
-  if (tokens.has_value() == fraction.has_value()) {
-    throw LayoutError(context.where + ": sink_window needs exactly one of window_tokens and window_fraction");
-  }
-  if (tokens) return static_cast<int32_t>(*tokens);
-  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
-}
-
 std::vector<LayerPlan> resolve_sink_window(const nlohmann::json& params, const RuleContext& context) {
   const auto& config = context.config;
   const auto sinks = optional_int_param(params, "sink_tokens", 0, config.context_length, context.where);
-  const int32_t window = window_of(params, context);
+  const int32_t window = tokens_or_fraction_param(params, "window_tokens", "window_fraction", config.context_length,
+                                                  "sink_window", context.where);
   std::optional<HeadWindowPlan> head_plan;
   if (const auto file = optional_string_param(params, "head_windows", context.where)) {
     head_plan = HeadWindowPlan::load(context.base_dir / *file);

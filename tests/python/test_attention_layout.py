@@ -74,6 +74,19 @@ def test_info_prints_the_plan_and_the_kv_figure(strata_bin, default_model):
     assert "layers 0-1: trained full; full; cache group 0 (paged_kv)" in text
 
 
+def test_info_shows_an_evict_layout(strata_bin, default_model):
+    out = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "snapkv_25pct.json", "--json")
+    assert out.returncode == 0, out.stderr
+    attention = json.loads(out.stdout)["attention"]
+    assert attention["layers"][7]["eviction"] == \
+        {"policy": "snapkv", "budget_tokens": 2048, "sink_tokens": 0, "observation_window": 32, "pool_kernel": 7}
+    # fp16 K + V and a position and a score per KV head, 30 layers.
+    assert attention["cache_groups"] == [
+        {"kind": "evicting_kv", "layers": "0-29", "token_budget": 2048, "bytes_per_token": 30 * (768 + 24)}]
+    text = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "h2o_25pct.json").stdout
+    assert "layers 0-29: trained full; evict, h2o budget 2048, 4 sinks, recent 1024; cache group 0 (evicting_kv)" in text
+
+
 def test_generate_runs_a_layout(strata_bin, default_model):
     out = run(strata_bin, "generate", "--model", default_model, "--prompt", "Once upon a time", "--max-tokens", "6",
               "--temperature", "0", "--threads", "2", "--attention", LAYOUTS / "sink_window_25pct.json")
@@ -85,8 +98,10 @@ def test_generate_runs_a_layout(strata_bin, default_model):
 
 
 @pytest.mark.parametrize("layout, reason", [
-    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window)"),
+    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, evict)"),
     ({"layers": {"0-30": {"backend": "full"}}}, "layer 30, out of bounds (the model has 30 layers: 0-29)"),
+    ({"layers": {"2-29": {"backend": "evict", "policy": "h2o"}}},
+     "layers '2-29': evict needs exactly one of budget_tokens and budget_fraction"),
     ({"layers": {"3": {"backend": "linear"}}}, "layer 3 is trained as full attention; backend 'linear' runs only on layers"),
     ({"layers": {"*": {"backend": "sink_window", "window": 8}}}, "unknown parameter 'window' of backend 'sink_window'"),
     ({"layers": {"0-9": {"backend": "full"}, "5-9": {"backend": "sink_window", "window_tokens": 8}}},

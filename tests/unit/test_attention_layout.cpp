@@ -116,7 +116,7 @@ TEST(AttentionLayout, Refusals) {
   const auto c = smollm2_like();
   expect_refused(R"({"layers": {"*": {"backend": "flash"}}})", c, {"layers '*'", "unknown backend 'flash'", "full, sink_window"});
   expect_refused(R"({"layers": {"3": {"backend": "block_topk"}}})", c, {"'block_topk' is not implemented yet"});
-  expect_refused(R"({"layers": {"3": {"backend": "evict"}}})", c, {"'evict' is not implemented yet"});
+  expect_refused(R"({"layers": {"3": {"backend": "evict"}}})", c, {"layers '3'", "evict needs \"policy\""});
   expect_refused(R"({"layers": {"4-5": {"backend": "linear"}}})", c,
                  {"layer 4 is trained as full attention", "'linear' runs only on layers trained for it"});
   expect_refused(R"({"layers": {"*": {"backend": "sink_window", "windw": 5, "window_tokens": 8}}})", c,
@@ -252,7 +252,7 @@ TEST(AttentionLayout, CudaRunsFullLayersOnOnePagedCache) {
 
 TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   const auto backends = registered_backends();
-  ASSERT_EQ(backends.size(), 2u);
+  ASSERT_EQ(backends.size(), 3u);
   EXPECT_EQ(backends[0].name, "full");
   EXPECT_TRUE(backends[0].supports.prefix_cache);
   EXPECT_TRUE(backends[0].runs_on_cuda);
@@ -262,6 +262,13 @@ TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   EXPECT_TRUE(backends[1].supports.chunked_prefill);
   EXPECT_TRUE(backends[1].supports.preemption_recompute);
   EXPECT_EQ(backends[1].bytes_per_token(smollm2_like()), 768);
+  EXPECT_EQ(backends[2].name, "evict");
+  EXPECT_EQ(backends[2].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kEvictingKv});
+  EXPECT_FALSE(backends[2].supports.prefix_cache);
+  EXPECT_TRUE(backends[2].supports.chunked_prefill);
+  EXPECT_FALSE(backends[2].supports.preemption_recompute);
+  EXPECT_FALSE(backends[2].runs_on_cuda);
+  EXPECT_EQ(backends[2].bytes_per_token(smollm2_like()), 768 + 3 * 8);  // + a position and a score per KV head
 }
 
 }  // namespace

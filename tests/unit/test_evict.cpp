@@ -26,6 +26,7 @@
 #include "eval/harness.h"
 #include "eval/logit_metrics.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -35,10 +36,6 @@ using attention::EvictionPlan;
 using attention::EvictPolicy;
 
 constexpr int32_t kBlockSize = 16;
-
-attention::AttentionLayout layout(const std::string& json) {
-  return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
-}
 
 std::string evict_layout(const std::string& policy, int budget, const std::string& extra = "") {
   return R"({"layers": {"*": {"backend": "evict", "policy": ")" + policy + R"(", "budget_tokens": )" +
@@ -59,7 +56,7 @@ model::ModelConfig shape(int32_t n_layers, int32_t context_length, int32_t slidi
 
 std::string refusal(const std::string& json, const model::ModelConfig& config) {
   try {
-    attention::resolve_attention(layout(json), config);
+    attention::resolve_attention(test::layout(json), config);
   } catch (const attention::LayoutError& e) {
     return e.what();
   }
@@ -69,7 +66,7 @@ std::string refusal(const std::string& json, const model::ModelConfig& config) {
 TEST(EvictLayout, ResolvesToAnEvictingGroupPerBudget) {
   const auto config = shape(4, 8192);
   const auto plan = attention::resolve_attention(
-      layout(R"({"layers": {"0": {"backend": "full"},
+      test::layout(R"({"layers": {"0": {"backend": "full"},
                             "1-2": {"backend": "evict", "policy": "snapkv", "budget_fraction": 0.25},
                             "3": {"backend": "evict", "policy": "h2o", "budget_tokens": 100}}})"),
       config);
@@ -284,7 +281,7 @@ class EvictModel : public ::testing::Test {
  protected:
   static model::DecoderModel& load(const std::string& json) {
     if (!file) file = gguf::GgufFile::open(test::default_model_path());
-    models.push_back(std::make_unique<model::DecoderModel>(*file, 2, layout(json)));
+    models.push_back(std::make_unique<model::DecoderModel>(*file, 2, test::layout(json)));
     return *models.back();
   }
   static void TearDownTestSuite() {
@@ -294,13 +291,6 @@ class EvictModel : public ::testing::Test {
   static inline std::unique_ptr<gguf::GgufFile> file;
   static inline std::vector<std::unique_ptr<model::DecoderModel>> models;
 };
-
-std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
-  std::vector<int32_t> out(n);
-  for (auto& t : out) t = any(rng);
-  return out;
-}
 
 // The prompt in chunks, then one token per step: every step's logits of every token.
 std::vector<float> run_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t prompt, size_t chunk) {
@@ -317,18 +307,14 @@ std::vector<float> run_alone(model::DecoderModel& m, std::span<const int32_t> to
   return out;
 }
 
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 TEST_F(EvictModel, BudgetPastTheSequenceIsFullBitForBit) {
   model::DecoderModel& full = load(R"({"layers": {"*": {"backend": "full"}}})");
   std::mt19937 rng(7);
-  const auto tokens = random_tokens(rng, 110, full.config().vocab_size);
+  const auto tokens = test::random_tokens(rng, 110, full.config().vocab_size);
   const auto reference = run_alone(full, tokens, 90, 32);
   for (const char* policy : {"snapkv", "h2o"}) {
     model::DecoderModel& evicting = load(evict_layout(policy, 512));
-    EXPECT_TRUE(same_bits(run_alone(evicting, tokens, 90, 32), reference)) << policy;
+    EXPECT_TRUE(test::same_bits(run_alone(evicting, tokens, 90, 32), reference)) << policy;
   }
 }
 
@@ -337,71 +323,44 @@ TEST_F(EvictModel, ChunkedPrefillEqualsOneShotThroughCompactions) {
   for (const char* policy : {"snapkv", "h2o"}) {
     model::DecoderModel& evicting =
         load(evict_layout(policy, 48, std::string(policy) == "snapkv" ? R"(, "observation_window": 8)" : ""));
-    const auto tokens = random_tokens(rng, 170, evicting.config().vocab_size);
+    const auto tokens = test::random_tokens(rng, 170, evicting.config().vocab_size);
     // A 130-token prompt (compacted at its end to 48 keys), then 40 decode steps (two more compactions).
     const auto one_shot = run_alone(evicting, tokens, 130, 130);
-    EXPECT_TRUE(same_bits(run_alone(evicting, tokens, 130, 24), one_shot)) << policy;
+    EXPECT_TRUE(test::same_bits(run_alone(evicting, tokens, 130, 24), one_shot)) << policy;
     model::DecoderModel& full = load(R"({"layers": {"*": {"backend": "full"}}})");
-    EXPECT_FALSE(same_bits(run_alone(full, tokens, 130, 130), one_shot)) << policy << ": nothing was evicted";
+    EXPECT_FALSE(test::same_bits(run_alone(full, tokens, 130, 130), one_shot)) << policy << ": nothing was evicted";
   }
 }
 
 // Through the scheduler.
-struct ServedRun {
-  std::vector<std::vector<int32_t>> tokens;  // per request
-  std::vector<int32_t> blocks_used;          // after every step
-  scheduler::SchedulerStats stats;
-};
-
-ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
-                scheduler::SchedulerConfig config) {
-  scheduler::Scheduler s(m, config);
-  ServedRun run;
-  run.tokens.resize(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    scheduler::GenerationParams params;
-    params.sampling.temperature = 0.0f;
-    params.max_tokens = max_tokens;
-    params.ignore_eos = true;
-    const auto result = s.submit({prompts[i], params}, [&run, i](const scheduler::SequenceEvent& e) {
-      run.tokens[i].insert(run.tokens[i].end(), e.tokens.begin(), e.tokens.end());
-    });
-    EXPECT_EQ(result.status, scheduler::SubmitStatus::kAccepted) << result.reason;
-  }
-  while (s.has_work()) {
-    s.step();
-    s.kv_cache().check_invariants();
-    run.blocks_used.push_back(s.stats().kv_blocks_used);
-  }
-  run.stats = s.stats();
-  return run;
-}
-
 class EvictScheduler : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(EvictScheduler, ShortPromptsGetFullsTokensAndMemoryStaysFlat) {
   auto full = runtime::LoadedModel::load(test::default_model_path(), 2);
-  auto evicting = runtime::LoadedModel::load(test::default_model_path(), 2, layout(evict_layout(GetParam(), 64)));
-  std::mt19937 rng(5);
-  std::vector<std::vector<int32_t>> prompts;
-  for (size_t length : {5, 20, 33}) prompts.push_back(random_tokens(rng, length, full.model->config().vocab_size));
-  scheduler::SchedulerConfig config;
-  config.block_size = kBlockSize;
-  config.num_kv_blocks = 24;
-  config.max_num_batched_tokens = 16;  // chunked prefill
+  auto evicting = runtime::LoadedModel::load(test::default_model_path(), 2, test::layout(evict_layout(GetParam(), 64)));
+  const auto prompts = test::short_prompts(full.model->config().vocab_size);
+  scheduler::SchedulerConfig config = test::small_cache_config(kBlockSize);  // chunked prefill
   // prompt + 24 tokens < 64 + one block: nothing is evicted, the same greedy tokens as full.
-  const ServedRun run = serve(evicting, prompts, 24, config);
-  EXPECT_EQ(run.tokens, serve(full, prompts, 24, config).tokens);
+  const test::ServedRun run = test::serve(evicting, prompts, 24, config);
+  EXPECT_EQ(run.tokens, test::serve(full, prompts, 24, config).tokens);
   EXPECT_FALSE(run.stats.prefix_cache_enabled);  // turned off with a warning
   // Far past the budget and past the whole cache (24 blocks = 384 tokens), two sequences at
   // once: each holds at most its 4 budget blocks + the one being filled, and every block is back
   // in the pool at the end. A full cache would need 27 + 25 blocks.
-  const ServedRun long_run = serve(evicting, {prompts[0], prompts[2]}, 400, config);
+  const test::ServedRun long_run = test::serve(evicting, {prompts[0], prompts[2]}, 400, config);
   EXPECT_EQ(long_run.tokens[0].size(), 400u);
   EXPECT_EQ(long_run.tokens[1].size(), 400u);
   EXPECT_EQ(long_run.stats.kv_blocks_peak, 10);
   EXPECT_EQ(long_run.stats.preemptions, 0);
   EXPECT_EQ(long_run.blocks_used.back(), 0);
+  // A cache too small for both: one is preempted, recomputed (compacting again past its prompt)
+  // and finishes; kvcache's invariants hold after every step.
+  config.num_kv_blocks = 8;
+  const test::ServedRun squeezed = test::serve(evicting, {prompts[1], prompts[2]}, 120, config);
+  EXPECT_EQ(squeezed.tokens[0].size(), 120u);
+  EXPECT_EQ(squeezed.tokens[1].size(), 120u);
+  EXPECT_GT(squeezed.stats.preemptions, 0);
+  EXPECT_EQ(squeezed.blocks_used.back(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, EvictScheduler, ::testing::Values("snapkv", "h2o"));

@@ -14,6 +14,7 @@
 #include "engine/runtime/solo_sequence.h"
 #include "kvcache/kv_cache_manager.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -21,23 +22,8 @@ namespace {
 
 constexpr int32_t kBlockSize = 16;
 
-attention::AttentionLayout layout(const std::string& json) {
-  return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
-}
-
 const char* kSinkWindow = R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 40}}})";
 const char* kGemmaNative = R"({"layers": {"*": {"backend": "full", "release_outside_window": true}}})";
-
-std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
-  std::vector<int32_t> out(n);
-  for (auto& t : out) t = any(rng);
-  return out;
-}
-
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // One sequence alone in chunks, pages never released (SoloSequence): the logits `wanted` of each chunk.
 std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
@@ -89,7 +75,7 @@ std::vector<float> logits_through_kvcache(model::DecoderModel& m, std::span<cons
     for (int g = 0; g < kv.num_groups(); ++g) released = std::max(released, used_before[static_cast<size_t>(g)] - kv.usage(g).used);
     for (int g = 0; g < kv.num_groups(); ++g) released = std::min(released, kv.usage(g).available());
     if (released > 0) {
-      const auto filler = random_tokens(rng, static_cast<size_t>(released) * kBlockSize, m.config().vocab_size);
+      const auto filler = test::random_tokens(rng, static_cast<size_t>(released) * kBlockSize, m.config().vocab_size);
       EXPECT_TRUE(kv.allocate(noise, filler));
       runner.forward({{filler, 0, tables(noise), model::LogitsWanted::kNone}});
       kv.free(noise++);
@@ -103,7 +89,7 @@ class WindowedModel : public ::testing::Test {
  protected:
   static std::unique_ptr<model::DecoderModel> load(const std::string& path, const std::string& json) {
     files.push_back(gguf::GgufFile::open(path));
-    return std::make_unique<model::DecoderModel>(*files.back(), 2, layout(json));
+    return std::make_unique<model::DecoderModel>(*files.back(), 2, test::layout(json));
   }
   static void TearDownTestSuite() { files.clear(); }
   static inline std::vector<std::unique_ptr<gguf::GgufFile>> files;
@@ -114,11 +100,11 @@ TEST_F(WindowedModel, SinkWindowChunkedRaggedAndReleasedEqualOneShot) {
   ASSERT_EQ(m->attention_plan().groups.size(), 1u);
   ASSERT_EQ(m->attention_plan().groups[0].kind, kvcache::CacheKind::kWindowKv);
   std::mt19937 rng(7);
-  const auto tokens = random_tokens(rng, 110, m->config().vocab_size);
+  const auto tokens = test::random_tokens(rng, 110, m->config().vocab_size);
   const auto one_shot = logits_alone(*m, tokens, tokens.size());
-  EXPECT_TRUE(same_bits(logits_alone(*m, tokens, 13), one_shot)) << "chunked prefill";
-  EXPECT_TRUE(same_bits(logits_through_kvcache(*m, tokens, 17, rng), one_shot)) << "released pages";
-  EXPECT_TRUE(same_bits(logits_through_kvcache(*m, tokens, 1, rng), one_shot)) << "token by token";
+  EXPECT_TRUE(test::same_bits(logits_alone(*m, tokens, 13), one_shot)) << "chunked prefill";
+  EXPECT_TRUE(test::same_bits(logits_through_kvcache(*m, tokens, 17, rng), one_shot)) << "released pages";
+  EXPECT_TRUE(test::same_bits(logits_through_kvcache(*m, tokens, 1, rng), one_shot)) << "token by token";
 
   // Ragged: three sequences in one step against each alone.
   const size_t vocab = static_cast<size_t>(m->config().vocab_size);
@@ -126,7 +112,7 @@ TEST_F(WindowedModel, SinkWindowChunkedRaggedAndReleasedEqualOneShot) {
   std::vector<std::vector<int32_t>> prompts, tables;
   model::ForwardBatch batch;
   for (size_t i = 0; i < lengths.size(); ++i) {
-    prompts.push_back(random_tokens(rng, lengths[i], m->config().vocab_size));
+    prompts.push_back(test::random_tokens(rng, lengths[i], m->config().vocab_size));
     tables.emplace_back(7);
     for (size_t b = 0; b < 7; ++b) tables.back()[b] = static_cast<int32_t>(b * 3 + i);  // interleaved blocks
   }
@@ -135,7 +121,7 @@ TEST_F(WindowedModel, SinkWindowChunkedRaggedAndReleasedEqualOneShot) {
   const auto together = runner.forward(batch);
   for (size_t i = 0; i < lengths.size(); ++i) {
     const auto alone = logits_alone(*m, prompts[i], lengths[i]);
-    EXPECT_TRUE(same_bits(std::span(together).subspan(i * vocab, vocab), std::span(alone).last(vocab))) << i;
+    EXPECT_TRUE(test::same_bits(std::span(together).subspan(i * vocab, vocab), std::span(alone).last(vocab))) << i;
   }
 }
 
@@ -143,11 +129,11 @@ TEST_F(WindowedModel, SinkWindowWiderThanTheSequenceIsFull) {
   auto windowed = load(test::default_model_path(), kSinkWindow);
   auto full = load(test::default_model_path(), R"({"layers": {"*": {"backend": "full"}}})");
   std::mt19937 rng(3);
-  const auto tokens = random_tokens(rng, 40, windowed->config().vocab_size);
-  EXPECT_TRUE(same_bits(logits_alone(*windowed, tokens, 40), logits_alone(*full, tokens, 40)));
+  const auto tokens = test::random_tokens(rng, 40, windowed->config().vocab_size);
+  EXPECT_TRUE(test::same_bits(logits_alone(*windowed, tokens, 40), logits_alone(*full, tokens, 40)));
   // Past the window they differ: the mask is applied.
-  const auto longer = random_tokens(rng, 60, windowed->config().vocab_size);
-  EXPECT_FALSE(same_bits(logits_alone(*windowed, longer, 60), logits_alone(*full, longer, 60)));
+  const auto longer = test::random_tokens(rng, 60, windowed->config().vocab_size);
+  EXPECT_FALSE(test::same_bits(logits_alone(*windowed, longer, 60), logits_alone(*full, longer, 60)));
 }
 
 // Gemma 3's sliding layers in window_kv groups (pages released, reused by another sequence) give
@@ -158,71 +144,36 @@ TEST_F(WindowedModel, Gemma3WindowGroupsEqualTheMaskedFullCache) {
   ASSERT_EQ(native->attention_plan().groups.size(), 2u);
   ASSERT_EQ(masked->attention_plan().groups.size(), 1u);
   std::mt19937 rng(11);
-  const auto tokens = random_tokens(rng, 600, native->config().vocab_size);  // past the 512-token window
+  const auto tokens = test::random_tokens(rng, 600, native->config().vocab_size);  // past the 512-token window
   // The last logits of each 100-token chunk (Gemma's vocabulary makes every row costly).
   const auto reference = logits_alone(*masked, tokens, 100, model::LogitsWanted::kLast);
-  EXPECT_TRUE(same_bits(logits_through_kvcache(*native, tokens, 100, rng, model::LogitsWanted::kLast), reference));
+  EXPECT_TRUE(test::same_bits(logits_through_kvcache(*native, tokens, 100, rng, model::LogitsWanted::kLast), reference));
 }
 
 // Through the scheduler.
-struct ServedRun {
-  std::vector<std::vector<int32_t>> tokens;  // per request
-  std::vector<int32_t> blocks_used;          // after every step
-  scheduler::SchedulerStats stats;
-};
-
-ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
-          scheduler::SchedulerConfig config) {
-  scheduler::Scheduler s(m, config);
-  ServedRun run;
-  run.tokens.resize(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    scheduler::GenerationParams params;
-    params.sampling.temperature = 0.0f;
-    params.max_tokens = max_tokens;
-    params.ignore_eos = true;
-    const auto result = s.submit({prompts[i], params}, [&run, i](const scheduler::SequenceEvent& e) {
-      run.tokens[i].insert(run.tokens[i].end(), e.tokens.begin(), e.tokens.end());
-    });
-    EXPECT_EQ(result.status, scheduler::SubmitStatus::kAccepted) << result.reason;
-  }
-  while (s.has_work()) {
-    s.step();
-    s.kv_cache().check_invariants();
-    run.blocks_used.push_back(s.stats().kv_blocks_used);
-  }
-  run.stats = s.stats();
-  return run;
-}
-
 TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   auto full = runtime::LoadedModel::load(test::default_model_path(), 2);
   auto windowed = runtime::LoadedModel::load(
       test::default_model_path(), 2,
-      layout(R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 64}}})"));
-  std::mt19937 rng(5);
-  std::vector<std::vector<int32_t>> prompts;
-  for (size_t length : {5, 20, 33}) prompts.push_back(random_tokens(rng, length, full.model->config().vocab_size));
-  scheduler::SchedulerConfig config;
-  config.block_size = kBlockSize;
-  config.num_kv_blocks = 24;
-  config.max_num_batched_tokens = 16;  // chunked prefill
+      test::layout(R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 64}}})"));
+  const auto prompts = test::short_prompts(full.model->config().vocab_size);
+  scheduler::SchedulerConfig config = test::small_cache_config(kBlockSize);  // chunked prefill
   // prompt + 24 tokens stays inside the 64-token window: the same greedy tokens as full.
-  const ServedRun reference = serve(full, prompts, 24, config);
-  const ServedRun run = serve(windowed, prompts, 24, config);
+  const test::ServedRun reference = test::serve(full, prompts, 24, config);
+  const test::ServedRun run = test::serve(windowed, prompts, 24, config);
   EXPECT_EQ(run.tokens, reference.tokens);
   EXPECT_TRUE(reference.stats.prefix_cache_enabled);
   EXPECT_FALSE(run.stats.prefix_cache_enabled);  // window_kv: turned off with a warning
 
   // One long generation: blocks in use stop growing at sinks + window + one block (1 + 4 + 1),
   // while a full cache grows with the sequence.
-  const ServedRun long_run = serve(windowed, {prompts[0]}, 300, config);
+  const test::ServedRun long_run = test::serve(windowed, {prompts[0]}, 300, config);
   EXPECT_EQ(long_run.tokens[0].size(), 300u);
   EXPECT_EQ(*std::max_element(long_run.blocks_used.begin(), long_run.blocks_used.end()), 6);
-  const ServedRun long_full = serve(full, {prompts[0]}, 300, config);
+  const test::ServedRun long_full = test::serve(full, {prompts[0]}, 300, config);
   EXPECT_EQ(long_full.stats.kv_blocks_peak, 19);  // 304 tokens: the last pick is never fed back
   // Longer than the whole cache (24 blocks = 384 tokens) is fine with a window.
-  const ServedRun longest = serve(windowed, {prompts[0]}, 450, config);
+  const test::ServedRun longest = test::serve(windowed, {prompts[0]}, 450, config);
   EXPECT_EQ(longest.tokens[0].size(), 450u);
   EXPECT_LE(longest.stats.kv_blocks_peak, 6);
 }

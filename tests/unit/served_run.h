@@ -1,0 +1,84 @@
+// Helpers of the tests that run a model under an attention layout: layouts from JSON text, random prompts, bitwise
+// comparison of logits, and greedy serving through the scheduler with kvcache's invariants
+// checked and the blocks in use recorded after every step.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/attention/attention_layout.h"
+#include "engine/runtime/loaded_model.h"
+#include "scheduler/scheduler.h"
+
+namespace strata::test {
+
+// A layout from JSON text, as the file "test" in the working directory.
+inline attention::AttentionLayout layout(const std::string& json) {
+  return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
+}
+
+inline std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
+  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
+  std::vector<int32_t> out(n);
+  for (auto& t : out) t = any(rng);
+  return out;
+}
+
+inline bool same_bits(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Random prompts of 5, 20 and 33 tokens (seed 5).
+inline std::vector<std::vector<int32_t>> short_prompts(int32_t vocab) {
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> prompts;
+  for (size_t length : {5, 20, 33}) prompts.push_back(random_tokens(rng, length, vocab));
+  return prompts;
+}
+
+// A cache of 24 blocks of block_size tokens, prompts computed in 16-token chunks.
+inline scheduler::SchedulerConfig small_cache_config(int32_t block_size) {
+  scheduler::SchedulerConfig config;
+  config.block_size = block_size;
+  config.num_kv_blocks = 24;
+  config.max_num_batched_tokens = 16;
+  return config;
+}
+
+struct ServedRun {
+  std::vector<std::vector<int32_t>> tokens;  // per request
+  std::vector<int32_t> blocks_used;          // after every step
+  scheduler::SchedulerStats stats;
+};
+
+// Every prompt as one greedy request of max_tokens tokens (end of text ignored), served to the end.
+inline ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
+                       const scheduler::SchedulerConfig& config) {
+  scheduler::Scheduler s(m, config);
+  ServedRun run;
+  run.tokens.resize(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    scheduler::GenerationParams params;
+    params.sampling.temperature = 0.0f;
+    params.max_tokens = max_tokens;
+    params.ignore_eos = true;
+    const auto result = s.submit({prompts[i], params}, [&run, i](const scheduler::SequenceEvent& e) {
+      run.tokens[i].insert(run.tokens[i].end(), e.tokens.begin(), e.tokens.end());
+    });
+    EXPECT_EQ(result.status, scheduler::SubmitStatus::kAccepted) << result.reason;
+  }
+  while (s.has_work()) {
+    s.step();
+    s.kv_cache().check_invariants();
+    run.blocks_used.push_back(s.stats().kv_blocks_used);
+  }
+  run.stats = s.stats();
+  return run;
+}
+
+}  // namespace strata::test
