@@ -92,11 +92,12 @@ def test_generate_runs_a_layout(strata_bin, default_model):
     ({"layers": {"0-9": {"backend": "full"}, "5-9": {"backend": "sink_window", "window_tokens": 8}}},
      "layer 5 is claimed by ranges '0-9' (full) and '5-9' (sink_window)"),
 ])
-@pytest.mark.parametrize("command", ["info", "generate", "serve"])
+@pytest.mark.parametrize("command", ["info", "generate", "serve", "eval"])
 def test_bad_layouts_are_refused_at_start_up(strata_bin, default_model, tmp_path, layout, reason, command):
     path = tmp_path / "layout.json"
     path.write_text(json.dumps(layout))
-    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"]}[command]
+    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"],
+             "eval": ["--contexts", "128", "--tasks", "forced"]}[command]
     out = run(strata_bin, command, "--model", default_model, "--attention", path, *extra, timeout=60)
     assert out.returncode != 0
     assert reason in out.stderr, out.stderr
