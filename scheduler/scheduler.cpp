@@ -61,13 +61,10 @@ std::string SchedulerConfig::validate() const {
 }
 
 Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
-    : Scheduler(model, config, model.make_runner) {}
-
-Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config, const model::ModelRunnerFactory& make_runner)
     : model_(model),
       config_(validated(config)),
       kv_(kv_config(model, config_)),
-      runner_(make_runner(capacities(kv_), config_.block_size)) {
+      runner_(model.make_runner(capacities(kv_), config_.block_size)) {
   for (int32_t id = 0; id < model_.tokenizer->vocab_size(); ++id) {
     if (model_.tokenizer->is_end_of_generation(id)) end_of_generation_.push_back(id);
   }
@@ -165,6 +162,7 @@ bool Scheduler::step() {
   run(plan, copies);
   ++steps_;
   peak_blocks_ = std::max(peak_blocks_, total_usage().used);
+  peak_bytes_ = std::max(peak_bytes_, used_bytes());
   erase_finished();
   return true;
 }
@@ -397,6 +395,16 @@ kvcache::GroupUsage Scheduler::total_usage() const {
   return total;
 }
 
+int64_t Scheduler::used_bytes() const {
+  int64_t bytes = 0;
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    const auto& spec = kv_.group_spec(g);
+    const int64_t unit = spec.kind == kvcache::CacheKind::kRecurrentState ? spec.bytes_per_sequence : spec.bytes_per_block();
+    bytes += int64_t{kv_.usage(g).used} * unit;
+  }
+  return bytes;
+}
+
 std::vector<std::span<const int32_t>> Scheduler::block_tables(kvcache::SeqId seq) const {
   std::vector<std::span<const int32_t>> tables;
   for (int g = 0; g < kv_.num_groups(); ++g) tables.push_back(kv_.block_table(seq, g));
@@ -422,6 +430,8 @@ SchedulerStats Scheduler::stats() const {
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;
   st.kv_blocks_peak = peak_blocks_;
+  st.kv_bytes_used = used_bytes();
+  st.kv_bytes_peak = peak_bytes_;
   st.kv_usage = kv_.usage_fraction();
   const auto prefix = kv_.prefix_cache_counters();
   st.prefix_queried_tokens = prefix.queried_tokens;

@@ -109,11 +109,12 @@ def test_generate_runs_a_layout(strata_bin, default_model):
     ({"layers": {"2-29": {"backend": "block_topk", "top_pages": 4, "reuse_selection_of": 1}}},
      "layers '2-29': layer 2 cannot reuse the page selection of layer 1, which runs full, not block_topk"),
 ])
-@pytest.mark.parametrize("command", ["info", "generate", "serve"])
+@pytest.mark.parametrize("command", ["info", "generate", "serve", "eval"])
 def test_bad_layouts_are_refused_at_start_up(strata_bin, default_model, tmp_path, layout, reason, command):
     path = tmp_path / "layout.json"
     path.write_text(json.dumps(layout))
-    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"]}[command]
+    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"],
+             "eval": ["--contexts", "128", "--tasks", "forced"]}[command]
     out = run(strata_bin, command, "--model", default_model, "--attention", path, *extra, timeout=60)
     assert out.returncode != 0
     assert reason in out.stderr, out.stderr
