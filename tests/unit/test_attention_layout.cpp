@@ -252,7 +252,7 @@ TEST(AttentionLayout, CudaRunsFullLayersOnOnePagedCache) {
 
 TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   const auto backends = registered_backends();
-  ASSERT_EQ(backends.size(), 2u);
+  ASSERT_EQ(backends.size(), 3u);
   EXPECT_EQ(backends[0].name, "full");
   EXPECT_TRUE(backends[0].supports.prefix_cache);
   EXPECT_TRUE(backends[0].runs_on_cuda);
@@ -262,6 +262,13 @@ TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   EXPECT_TRUE(backends[1].supports.chunked_prefill);
   EXPECT_TRUE(backends[1].supports.preemption_recompute);
   EXPECT_EQ(backends[1].bytes_per_token(smollm2_like()), 768);
+  EXPECT_EQ(backends[2].name, "linear");
+  EXPECT_EQ(backends[2].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kRecurrentState});
+  EXPECT_TRUE(backends[2].runs_linear_layers);
+  EXPECT_FALSE(backends[2].supports.prefix_cache);
+  EXPECT_TRUE(backends[2].supports.chunked_prefill);
+  EXPECT_TRUE(backends[2].supports.preemption_recompute);
+  EXPECT_FALSE(backends[2].runs_on_cuda);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace strata::cuda {
 namespace {
 
-model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16, 1); }
+model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16, model::kOnePagedGroup); }
 
 TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
   std::vector<int32_t> a = {7}, b = {8}, c = {9};

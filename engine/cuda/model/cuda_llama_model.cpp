@@ -148,7 +148,7 @@ void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
 void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
-  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, 1);
+  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, model::kOnePagedGroup);
   const StepPlan plan = plan_step(batch, flat, s.block_size);
   const StepShape& step = plan.shape;
   const int bucket = plan.graph_bucket;
