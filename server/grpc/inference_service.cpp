@@ -180,6 +180,7 @@ grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1:
     info->set_sink_tokens(group.sink_tokens);
     info->set_window_tokens(group.window_tokens);
     info->set_bytes_per_token(group.bytes_per_token);
+    info->set_bytes_per_sequence(group.bytes_per_sequence);
   }
   const auto stats = engine_.stats();
   response->set_prefix_cache(stats.prefix_cache_enabled);

@@ -89,6 +89,12 @@ def test_info_shows_the_linear_layers_of_a_hybrid_model(strata_bin):
     refused = run(strata_bin, "info", "--model", model, "--attention", LAYOUTS / "sink_window_25pct.json")
     assert refused.returncode != 0
     assert "layer 0 is trained as linear attention" in refused.stderr
+    # Random weights: the text is any bytes, not UTF-8.
+    generated = subprocess.run([str(strata_bin), "generate", "--model", str(model), "--prompt", "the sea",
+                                "--max-tokens", "8", "--temperature", "0", "--threads", "2"], capture_output=True,
+                               timeout=120)
+    assert generated.returncode == 0, generated.stderr
+    assert b"generated 8 tokens" in generated.stderr
 
 
 def test_generate_runs_a_layout(strata_bin, default_model):
