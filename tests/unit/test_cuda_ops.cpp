@@ -436,7 +436,7 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
 TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
   SCOPED_TRACE(seed_);
   int lists = 0, exact = 0;
-  for (int head_dim : {64, 128}) {
+  for (int head_dim : {64, 128, 256}) {
     for (auto [n_heads, n_kv_heads] : {std::pair{9, 3}, std::pair{8, 2}, std::pair{4, 4}, std::pair{32, 8}}) {
       for (int block_size : {4, 16, 32}) {
         SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", heads " + std::to_string(n_heads) + "/" +

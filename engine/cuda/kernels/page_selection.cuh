@@ -1,7 +1,8 @@
 // block_topk's page selection (Quest-style), in three kernels:
 // - page_bounds: the elementwise min and max of a completed block's keys, per KV head;
 // - page_scores: a page's score for a query, max over the KV head's query heads of
-//   sum_i max(q_i * min_i, q_i * max_i), spread over pages so that a single query fills the GPU;
+//   sum_i max(q_i * min_i, q_i * max_i), spread over pages so that a single query fills the GPU
+//   (16-byte loads, head_dim / 8 lanes a page);
 // - select_pages: per (query, KV head), the sink and recent pages plus the best-scoring
 //   candidates between, ties to the lower page, as an ascending page list (a radix select).
 // engine/attention/page_selection.h is the definition; these compute exactly it, but for the
@@ -14,7 +15,6 @@
 
 #include "engine/attention/page_selection.h"
 #include "engine/cuda/kernels/dependent_launch.cuh"
-#include "engine/cuda/kernels/reduce.cuh"
 
 namespace strata::cuda::kernels {
 
@@ -32,6 +32,7 @@ __global__ void page_bounds(const __half* __restrict__ k_cache, const int* __res
   __half2* hi = lo + row / 2;
   for (int i = threadIdx.x; i < row / 2; i += blockDim.x) {
     __half2 mn = keys[i], mx = mn;
+#pragma unroll 8
     for (int r = 1; r < block_size; ++r) {
       const __half2 k = keys[static_cast<size_t>(r) * (row / 2) + i];
       mn = __hmin2(mn, k);
@@ -65,57 +66,62 @@ constexpr int kScoreWarps = 8;
 constexpr int kScorePagesPerWarp = 8;  // loaded together, so several loads are in flight
 constexpr int kScorePages = kScoreWarps * kScorePagesPerWarp;
 
-// Grid (page chunks of kScorePages, KV heads, tokens): a warp per page, each lane a slice of the
-// dimensions. Only the candidates of a token that selects (P > K) are scored.
+// Grid (page chunks of kScorePages, KV heads, tokens). A lane takes 8 dimensions of a page (16
+// bytes of its min and of its max), so a head's bounds span head_dim / 8 lanes and one load
+// instruction of the warp covers 256 / head_dim pages; a warp's 8 pages are loaded before any is
+// summed. Only the candidates of a token that selects (P > K) are scored.
 template <int kHeadDim, int kGroup>
 __global__ void __launch_bounds__(32 * kScoreWarps) page_scores(PageSelectionArgs a) {
   wait_for_inputs();
-  constexpr int kPerLane = kHeadDim / 32;
+  constexpr int kLanesPerPage = kHeadDim / 8, kPagesPerLoad = 32 / kLanesPerPage;
+  constexpr int kLoads = kScorePagesPerWarp / kPagesPerLoad;
+  static_assert(kLanesPerPage <= 32 && kLoads >= 1, "head_dim 64 to 256");
   const int kv_head = blockIdx.y, t = blockIdx.z;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int slice = lane % kLanesPerPage;  // dimensions [8 * slice, 8 * slice + 8)
   const int2 pages = visible_and_read_pages(a.token_keys, t, a.block_size, a.budget);
   if (pages.x <= pages.y) return;
-  const int first = a.budget.sink_pages + blockIdx.x * kScorePages + warp * kScorePagesPerWarp;
+  const int first = a.budget.sink_pages + blockIdx.x * kScorePages + warp * kScorePagesPerWarp + lane / kLanesPerPage;
   const int end = pages.x - a.budget.recent_pages;
-  if (first >= end) return;
+  if (first - lane / kLanesPerPage >= end) return;  // the whole warp
   const int group = a.n_heads / a.n_kv_heads;
-  float q[kGroup][kPerLane];
-#pragma unroll
-  for (int h = 0; h < kGroup; ++h) {
-    const float* qh = a.q + static_cast<size_t>(t) * a.q_stride + static_cast<size_t>(kv_head * group + h) * kHeadDim + lane * kPerLane;
-#pragma unroll
-    for (int e = 0; e < kPerLane; ++e) q[h][e] = h < group ? qh[e] : 0.0f;
-  }
   const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
-  using Slice = __half2[kPerLane / 2];
-  Slice lo[kScorePagesPerWarp], hi[kScorePagesPerWarp];
+  uint4 lo[kLoads], hi[kLoads];
 #pragma unroll
-  for (int j = 0; j < kScorePagesPerWarp; ++j) {
-    const int page = min(first + j, end - 1);
-    const __half* b = a.bounds + static_cast<size_t>(table[page]) * 2 * row + static_cast<size_t>(kv_head) * kHeadDim + lane * kPerLane;
+  for (int j = 0; j < kLoads; ++j) {
+    const int page = min(first + j * kPagesPerLoad, end - 1);
+    const __half* b = a.bounds + static_cast<size_t>(table[page]) * 2 * row + static_cast<size_t>(kv_head) * kHeadDim + slice * 8;
+    lo[j] = *reinterpret_cast<const uint4*>(b);
+    hi[j] = *reinterpret_cast<const uint4*>(b + row);
+  }
+  float q[kGroup][8];
 #pragma unroll
-    for (int e = 0; e < kPerLane / 2; ++e) {
-      lo[j][e] = reinterpret_cast<const __half2*>(b)[e];
-      hi[j][e] = reinterpret_cast<const __half2*>(b + row)[e];
-    }
+  for (int h = 0; h < kGroup; ++h) {
+    const float* qh = a.q + static_cast<size_t>(t) * a.q_stride + static_cast<size_t>(kv_head * group + h) * kHeadDim + slice * 8;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) q[h][e] = h < group ? qh[e] : 0.0f;
   }
   float* scores = a.scores + (static_cast<size_t>(t) * a.n_kv_heads + kv_head) * a.max_pages;
 #pragma unroll
-  for (int j = 0; j < kScorePagesPerWarp; ++j) {
+  for (int j = 0; j < kLoads; ++j) {
+    const __half2* mn = reinterpret_cast<const __half2*>(&lo[j]);
+    const __half2* mx = reinterpret_cast<const __half2*>(&hi[j]);
     float best = -INFINITY;
 #pragma unroll
     for (int h = 0; h < kGroup; ++h) {
       float s = 0.0f;
 #pragma unroll
-      for (int e = 0; e < kPerLane / 2; ++e) {
-        const float2 mn = __half22float2(lo[j][e]), mx = __half22float2(hi[j][e]);
-        s += fmaxf(q[h][2 * e] * mn.x, q[h][2 * e] * mx.x) + fmaxf(q[h][2 * e + 1] * mn.y, q[h][2 * e + 1] * mx.y);
+      for (int e = 0; e < 4; ++e) {
+        const float2 l = __half22float2(mn[e]), u = __half22float2(mx[e]);
+        s += fmaxf(q[h][2 * e] * l.x, q[h][2 * e] * u.x) + fmaxf(q[h][2 * e + 1] * l.y, q[h][2 * e + 1] * u.y);
       }
-      s = warp_sum(s);
+#pragma unroll
+      for (int offset = kLanesPerPage / 2; offset > 0; offset >>= 1) s += __shfl_xor_sync(0xffffffffu, s, offset);
       if (h < group) best = fmaxf(best, s);
     }
-    if (lane == 0 && first + j < end) scores[first + j] = best;
+    const int page = first + j * kPagesPerLoad;
+    if (slice == 0 && page < end) scores[page] = best;
   }
 }
 
@@ -173,7 +179,20 @@ __global__ void __launch_bounds__(kSelectThreads) select_pages(PageSelectionArgs
   const int n_candidates = n_pages - sinks - recent, wanted = budget - sinks - recent;
   if (wanted <= 0) return;
   const float* scores = a.scores + (static_cast<size_t>(t) * a.n_kv_heads + kv_head) * a.max_pages + sinks;
-  for (int i = threadIdx.x; i < n_candidates; i += blockDim.x) keys[i] = order_key(scores[i]);
+  constexpr int kBatch = 8;  // loads in flight per thread
+  for (int base = 0; base < n_candidates; base += kBatch * kSelectThreads) {
+    float batch[kBatch];
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int i = base + j * kSelectThreads + threadIdx.x;
+      batch[j] = i < n_candidates ? scores[i] : 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < kBatch; ++j) {
+      const int i = base + j * kSelectThreads + threadIdx.x;
+      if (i < n_candidates) keys[i] = order_key(batch[j]);
+    }
+  }
 
   uint32_t prefix = 0, mask = 0;
   int remaining = wanted;  // of the keys matching the prefix, how many of the largest to take
