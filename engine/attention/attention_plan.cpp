@@ -6,7 +6,9 @@
 #include <tuple>
 
 #include "engine/attention/backend_registry.h"
+#include "engine/attention/block_topk_backend.h"
 #include "engine/attention/layout_error.h"
+#include "engine/attention/plan_description.h"
 
 namespace strata::attention {
 namespace {
@@ -40,7 +42,6 @@ std::vector<LayerPlan> resolve_rule(const LayoutRule& rule, const std::vector<in
 }
 
 void assign_cache_groups(AttentionPlan& plan, const model::ModelConfig& config) {
-  const int64_t layer_bytes = fp16_kv_bytes_per_token(config);
   // Ordered by (kind, sinks, window): paged_kv (sinks = window = 0) comes first.
   std::map<std::tuple<kvcache::CacheKind, int32_t, int32_t>, std::vector<int32_t>> members;
   for (size_t li = 0; li < plan.layers.size(); ++li) {
@@ -51,9 +52,15 @@ void assign_cache_groups(AttentionPlan& plan, const model::ModelConfig& config) 
   }
   for (const auto& [key, layers] : members) {
     const auto group = static_cast<int32_t>(plan.groups.size());
-    for (const int32_t layer : layers) plan.layers[static_cast<size_t>(layer)].cache_group = group;
-    plan.groups.push_back(CacheGroupPlan{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers,
-                                         layer_bytes * static_cast<int64_t>(layers.size())});
+    CacheGroupPlan entry{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers};
+    for (const int32_t layer : layers) {
+      plan.layers[static_cast<size_t>(layer)].cache_group = group;
+      const LayerPlan& layer_plan = plan.layers[static_cast<size_t>(layer)].plan;
+      const BackendInfo& backend = find_backend(layer_plan.backend, plan.source);
+      entry.bytes_per_token += backend.bytes_per_token(config);
+      if (backend.bytes_per_page != nullptr) entry.bytes_per_page += backend.bytes_per_page(config, layer_plan);
+    }
+    plan.groups.push_back(std::move(entry));
   }
 }
 
@@ -109,6 +116,7 @@ AttentionPlan resolve_attention(const AttentionLayout& layout, const model::Mode
     plan.layers.push_back(LayerAttention{trained_window > 0 ? TrainedAs::kSliding : TrainedAs::kFull, trained_window,
                                          chosen_by[li], *chosen[li], 0});
   }
+  check_selection_reuse(plan.layers, layout.source);
   assign_cache_groups(plan, config);
   return plan;
 }
@@ -119,12 +127,22 @@ std::vector<kvcache::CacheGroupSpec> AttentionPlan::cache_group_specs(int32_t bl
     kvcache::CacheGroupSpec spec;
     spec.kind = group.kind;
     spec.block_size = block_size;
-    spec.bytes_per_token = group.bytes_per_token;
+    spec.bytes_per_token = group.bytes_per_token_in_blocks_of(block_size);
     spec.sink_tokens = group.sink_tokens;
     spec.window_tokens = group.window_tokens;
     specs.push_back(spec);
   }
   return specs;
+}
+
+int64_t CacheGroupPlan::bytes_per_token_in_blocks_of(int32_t block_size) const {
+  if (bytes_per_page % block_size != 0) {
+    throw LayoutError("cache group of layers " + range_text(layers) + ": blocks of " + std::to_string(block_size) +
+                      " tokens do not divide its " + std::to_string(bytes_per_page) +
+                      " bytes of key bounds per block (use a power of two up to " +
+                      std::to_string(bytes_per_page & -bytes_per_page) + ")");
+  }
+  return bytes_per_token + bytes_per_page / block_size;
 }
 
 bool AttentionPlan::all_paged() const {

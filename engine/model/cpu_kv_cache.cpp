@@ -18,7 +18,12 @@ CpuKvCache::CpuKvCache(const ModelConfig& config, const attention::AttentionPlan
   const int64_t token_elements = static_cast<int64_t>(config.n_kv_heads) * config.head_dim;
   for (size_t g = 0; g < plan.groups.size(); ++g) {
     const auto& layers = plan.groups[g].layers;
-    stores_.emplace_back(static_cast<int32_t>(layers.size()), token_elements, blocks_per_group[g], block_size);
+    std::vector<bool> keeps_key_bounds;
+    for (const int32_t layer : layers) {
+      keeps_key_bounds.push_back(plan.layers[static_cast<size_t>(layer)].plan.scores_pages());
+    }
+    stores_.emplace_back(static_cast<int32_t>(layers.size()), token_elements, blocks_per_group[g], block_size,
+                         keeps_key_bounds);
     for (size_t i = 0; i < layers.size(); ++i) {
       group_of_[static_cast<size_t>(layers[i])] = static_cast<int>(g);
       index_in_group_[static_cast<size_t>(layers[i])] = static_cast<int>(i);

@@ -289,7 +289,7 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           kv_v.base = v_cache.data();
           for (int h = 0; h < n_heads; ++h) {
             const float* qh = &q[t * q_stride];
-            cpu::attention_one_query(qh, kv_k, kv_v, attention::QueryKeys{0, 0, token_keys[t]}, h, n_heads, n_kv_heads,
+            cpu::attention_one_query(qh, kv_k, kv_v, attention::QueryKeys{0, 0, token_keys[t]}.ranges(), h, n_heads, n_kv_heads,
                                      head_dim, scale, scores.data(), &expected[(t * n_heads) * head_dim]);
             double m = -INFINITY, sum = 0.0;
             std::vector<double> s(token_keys[t]);
