@@ -18,6 +18,7 @@
 #include "engine/cuda/gpu_sampler.h"
 #include "engine/sampling/sample_row.h"
 #include "engine/cuda/ops.h"
+#include "engine/model/step_page_selection.h"
 
 namespace strata::cuda {
 namespace {
@@ -431,8 +432,8 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
 // sequence's partial last block stay poisoned: nothing may read them); the page lists equal the
 // definition (attention::select_pages over the same bounds) except for pages whose scores lie
 // within float rounding of the last one taken (the kernel sums a score in another order); the
-// attention over the lists equals a double softmax over exactly their keys; and a budget of
-// every page gives full attention's bits.
+// attention over the lists equals the CPU op's over the same pages; and a budget of every page
+// gives full attention's bits.
 TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
   SCOPED_TRACE(seed_);
   int lists = 0, exact = 0;
@@ -553,13 +554,21 @@ TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
             EXPECT_EQ(d_out.download(), d_full.download());
             continue;
           }
-          const auto expected = double_attention(c, q, q_stride, n_heads, n_kv_heads, head_dim, scale, [&](int t, int kv_head) {
-            std::vector<int> keys;
-            for (int32_t page : read_pages(t, kv_head)) {
-              for (int key = page * block_size; key < std::min((page + 1) * block_size, c.token_keys[t]); ++key) keys.push_back(key);
+          // The CPU op over the same pages.
+          std::vector<float> expected(static_cast<size_t>(tokens) * n_heads * head_dim), scratch(longest);
+          for (int t = 0; t < tokens; ++t) {
+            const cpu::PagedKvView kv_k{c.k_cache.data(), &c.tables[c.token_table[t] * c.max_blocks], block_size,
+                                        static_cast<int64_t>(block_size * row), static_cast<int64_t>(row)};
+            cpu::PagedKvView kv_v = kv_k;
+            kv_v.base = c.v_cache.data();
+            for (int h = 0; h < n_heads; ++h) {
+              const auto pages = read_pages(t, h / group);
+              std::vector<attention::KeyRange> keys(pages.size());
+              keys.resize(model::page_key_ranges(pages, block_size, c.token_keys[t], keys.data()));
+              cpu::attention_one_query(&q[static_cast<size_t>(t) * q_stride], kv_k, kv_v, keys, h, n_heads, n_kv_heads, head_dim,
+                                       scale, scratch.data(), &expected[static_cast<size_t>(t) * n_heads * head_dim]);
             }
-            return keys;
-          });
+          }
           EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 1e-2);
         }
       }
