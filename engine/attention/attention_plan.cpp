@@ -6,7 +6,9 @@
 #include <tuple>
 
 #include "engine/attention/backend_registry.h"
+#include "engine/attention/block_topk_backend.h"
 #include "engine/attention/layout_error.h"
+#include "engine/attention/plan_description.h"
 
 namespace strata::attention {
 namespace {
@@ -54,12 +56,14 @@ void assign_cache_groups(AttentionPlan& plan, const model::ModelConfig& config) 
   }
   for (const auto& [key, layers] : members) {
     const auto group = static_cast<int32_t>(plan.groups.size());
-    CacheGroupPlan g{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers, 0, 0};
+    CacheGroupPlan g{std::get<0>(key), std::get<1>(key), std::get<2>(key), layers};
     for (const int32_t layer : layers) {
       LayerAttention& l = plan.layers[static_cast<size_t>(layer)];
       l.cache_group = group;
-      const int64_t bytes = find_backend(l.plan.backend, "").bytes_per_token(config);
+      const BackendInfo& backend = find_backend(l.plan.backend, plan.source);
+      const int64_t bytes = backend.bytes_per_token(config);
       (g.kind == kvcache::CacheKind::kRecurrentState ? g.bytes_per_sequence : g.bytes_per_token) += bytes;
+      if (backend.bytes_per_page != nullptr) g.bytes_per_page += backend.bytes_per_page(config, l.plan);
     }
     plan.groups.push_back(std::move(g));
   }
@@ -134,6 +138,7 @@ AttentionPlan resolve_attention(const AttentionLayout& layout, const model::Mode
     plan.layers.push_back(LayerAttention{trained_as(config.layers[li]), config.layers[li].sliding_window, chosen_by[li],
                                          *chosen[li], 0});
   }
+  check_selection_reuse(plan.layers, layout.source);
   assign_cache_groups(plan, config);
   return plan;
 }
@@ -144,7 +149,7 @@ std::vector<kvcache::CacheGroupSpec> AttentionPlan::cache_group_specs(int32_t bl
     kvcache::CacheGroupSpec spec;
     spec.kind = group.kind;
     spec.block_size = block_size;
-    spec.bytes_per_token = group.bytes_per_token;
+    spec.bytes_per_token = group.bytes_per_token_in_blocks_of(block_size);
     spec.bytes_per_sequence = group.bytes_per_sequence;
     spec.sink_tokens = group.sink_tokens;
     spec.window_tokens = group.window_tokens;
@@ -157,6 +162,16 @@ std::vector<kvcache::CacheKind> AttentionPlan::group_kinds() const {
   std::vector<kvcache::CacheKind> kinds;
   for (const CacheGroupPlan& group : groups) kinds.push_back(group.kind);
   return kinds;
+}
+
+int64_t CacheGroupPlan::bytes_per_token_in_blocks_of(int32_t block_size) const {
+  if (bytes_per_page % block_size != 0) {
+    throw LayoutError("cache group of layers " + range_text(layers) + ": blocks of " + std::to_string(block_size) +
+                      " tokens do not divide its " + std::to_string(bytes_per_page) +
+                      " bytes of key bounds per block (use a power of two up to " +
+                      std::to_string(bytes_per_page & -bytes_per_page) + ")");
+  }
+  return bytes_per_token + bytes_per_page / block_size;
 }
 
 bool AttentionPlan::all_paged() const {

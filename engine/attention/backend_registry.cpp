@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "engine/attention/block_topk_backend.h"
 #include "engine/attention/full_backend.h"
 #include "engine/attention/layout_error.h"
 #include "engine/attention/linear_backend.h"
@@ -14,7 +15,8 @@ int64_t fp16_kv_bytes_per_token(const model::ModelConfig& config) {
 }
 
 std::span<const BackendInfo> registered_backends() {
-  static const std::array<BackendInfo, 3> backends = {full_backend(), sink_window_backend(), linear_backend()};
+  static const std::array<BackendInfo, 4> backends = {full_backend(), sink_window_backend(), block_topk_backend(),
+                                                      linear_backend()};
   return backends;
 }
 
@@ -25,7 +27,7 @@ const BackendInfo& find_backend(std::string_view name, const std::string& where)
     known += (known.empty() ? "" : ", ") + std::string(backend.name);
   }
   // Backends of the design that are not built: say so rather than "unknown".
-  const bool planned = name == "block_topk" || name == "evict";
+  const bool planned = name == "evict";
   throw LayoutError(where + ": " + (planned ? "backend '" + std::string(name) + "' is not implemented yet"
                                             : "unknown backend '" + std::string(name) + "'") +
                     " (available: " + known + ")");

@@ -1,7 +1,7 @@
 // The attention backends a layout may name, each with what it declares (DESIGN.md §2): its cache
 // kinds, its bytes, the serving features it works with, the devices it runs on, and how it turns
-// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window` and `linear`.
-// Not yet (and so not registered): `block_topk`, `evict`.
+// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window`, `block_topk`
+// and `linear`. Not yet (and so not registered): `evict`.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,9 @@ struct BackendInfo {
   bool runs_linear_layers = false;
   // Cache bytes of one token in one layer (KV kinds) or of one sequence (state kinds).
   int64_t (*bytes_per_token)(const model::ModelConfig& config);
+  // Cache bytes of one block in one layer besides its tokens' (KV kinds; block_topk's key
+  // bounds), whatever the block size; none when null.
+  int64_t (*bytes_per_page)(const model::ModelConfig& config, const LayerPlan& plan) = nullptr;
   // The plan of each of the rule's layers, in the order of context.layers; parameters are
   // already checked against `parameters`. Throws LayoutError naming the layer and the reason.
   std::vector<LayerPlan> (*resolve)(const nlohmann::json& params, const RuleContext& context);

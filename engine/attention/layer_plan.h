@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
+#include "engine/attention/page_selection.h"
 #include "engine/attention/query_keys.h"
 #include "kvcache/cache_config.h"
 
@@ -19,6 +21,13 @@ struct LayerPlan {
   int32_t sink_tokens = 0;
   int32_t window_tokens = 0;
   std::vector<int32_t> head_windows;  // one per query head, each <= window_tokens; empty = uniform
+  // block_topk: of the keys above, each query reads only the pages page_selection.h chooses per
+  // KV head; reuse_selection_of >= 0 takes that earlier layer's choice (TidalDecode).
+  std::optional<PageBudget> page_budget;
+  int32_t reuse_selection_of = -1;
+
+  // Whether its queries score pages, so its blocks carry key bounds.
+  bool scores_pages() const { return page_budget.has_value() && reuse_selection_of < 0; }
 
   int32_t head_window(int head) const {
     return head_windows.empty() ? window_tokens : head_windows[static_cast<size_t>(head)];

@@ -23,7 +23,11 @@ CpuKvCache::CpuKvCache(const ModelConfig& config, const attention::AttentionPlan
     if (plan.groups[g].kind == kvcache::CacheKind::kRecurrentState) {
       store.state.emplace(n_layers, units_per_group[g], config.gated_delta_net.slot_floats());
     } else {
-      store.kv.emplace(n_layers, token_elements, units_per_group[g], block_size);
+      std::vector<bool> keeps_key_bounds;
+      for (const int32_t layer : layers) {
+        keeps_key_bounds.push_back(plan.layers[static_cast<size_t>(layer)].plan.scores_pages());
+      }
+      store.kv.emplace(n_layers, token_elements, units_per_group[g], block_size, keeps_key_bounds);
     }
     for (size_t i = 0; i < layers.size(); ++i) {
       group_of_[static_cast<size_t>(layers[i])] = static_cast<int>(g);

@@ -1,13 +1,16 @@
 #include "engine/model/decoder_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "engine/common/half.h"
 #include "engine/cpu/ops.h"
 #include "engine/model/gguf_weights.h"
+#include "engine/model/step_page_selection.h"
 
 namespace strata::model {
 namespace {
@@ -122,6 +125,13 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
   std::vector<float> k(static_cast<size_t>(n * kv_dim)), v(k.size());
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
 
+  // block_topk: each scoring layer's choice of pages, kept while a later layer reuses it.
+  std::vector<std::optional<StepPageSelection>> selections(static_cast<size_t>(c.n_layers));
+  const auto reused_later = [&](int layer) {
+    return std::ranges::any_of(plan_.layers.begin() + layer + 1, plan_.layers.end(),
+                               [&](const attention::LayerAttention& a) { return a.plan.reuse_selection_of == layer; });
+  };
+
   for (int64_t t = 0; t < n; ++t) token_embd_.dequantize_row(flat.tokens[static_cast<size_t>(t)], x.data() + t * d);
   if (c.embedding_scale != 1.0f) {
     for (float& e : x) e *= c.embedding_scale;
@@ -176,21 +186,44 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
         vc[j] = f32_to_fp16(v[static_cast<size_t>(t * kv_dim + j)]);
       }
     }
+    if (attention.scores_pages()) {
+      // Bounds of the blocks this step filled, before any query of the step scores them.
+      const int32_t block_size = kv.block_size();
+      for (int64_t t = 0; t < n; ++t) {
+        const int32_t pos = flat.positions[static_cast<size_t>(t)];
+        if ((pos + 1) % block_size == 0) store.update_key_bounds(layer_in_group, table_of(t)[pos / block_size]);
+      }
+      const StepQueries queries{q.data(), flat.positions, c.n_heads, c.n_kv_heads, c.head_dim};
+      selections[static_cast<size_t>(li)].emplace(*attention.page_budget, queries, store.key_bounds(layer_in_group),
+                                                  table_of, block_size, pool_);
+    }
+    const StepPageSelection* chosen =
+        attention.page_budget
+            ? &*selections[static_cast<size_t>(attention.scores_pages() ? li : attention.reuse_selection_of)]
+            : nullptr;
     pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
       std::vector<float> scores(static_cast<size_t>(flat.longest));
+      std::vector<attention::KeyRange> page_ranges(chosen ? static_cast<size_t>(chosen->most_pages()) : 0);
       for (int64_t item = begin; item < end; ++item) {
         const int64_t t = item / c.n_heads;
         const int head = static_cast<int>(item % c.n_heads);
+        const int32_t pos = flat.positions[static_cast<size_t>(t)];
         const int32_t* table = table_of(t);
+        const std::array<attention::KeyRange, 2> mask = attention.keys(pos, head).ranges();
+        const std::span<const attention::KeyRange> keys =
+            chosen ? std::span<const attention::KeyRange>(
+                         page_ranges.data(), page_key_ranges(chosen->pages(t, head / (c.n_heads / c.n_kv_heads)),
+                                                             kv.block_size(), int64_t{pos} + 1, page_ranges.data()))
+                   : std::span<const attention::KeyRange>(mask);
         cpu::attention_one_query(q.data() + t * q_dim, store.k_view(layer_in_group, table),
-                                 store.v_view(layer_in_group, table),
-                                 attention.keys(flat.positions[static_cast<size_t>(t)], head), head, c.n_heads,
-                                 c.n_kv_heads, c.head_dim, score_scale, scores.data(), attn.data() + t * q_dim);
+                                 store.v_view(layer_in_group, table), keys, head, c.n_heads, c.n_kv_heads, c.head_dim,
+                                 score_scale, scores.data(), attn.data() + t * q_dim);
       }
     });
     if (features.attention_output_gate) {
       for (size_t i = 0; i < attn.size(); ++i) attn[i] *= 1.0f / (1.0f + std::exp(-attn_gate[i]));
     }
+    if (!reused_later(li)) selections[static_cast<size_t>(li)].reset();
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
     add_block_output(proj, l.post_attn_norm, x);
     add_ffn(l, x, h, gate, up, proj);

@@ -108,7 +108,7 @@ def test_generate_runs_a_layout(strata_bin, default_model):
 
 
 @pytest.mark.parametrize("layout, reason", [
-    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, linear)"),
+    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, block_topk, linear)"),
     ({"layers": {"0-30": {"backend": "full"}}}, "layer 30, out of bounds (the model has 30 layers: 0-29)"),
     ({"layers": {"3": {"backend": "linear"}}}, "layer 3 is trained as full attention; backend 'linear' runs only on layers"),
     ({"layers": {"*": {"backend": "sink_window", "window": 8}}}, "unknown parameter 'window' of backend 'sink_window'"),
