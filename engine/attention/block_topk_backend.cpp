@@ -11,11 +11,8 @@ constexpr int64_t kDefaultRecentPages = 1;
 
 PageBudget budget_of(const nlohmann::json& params, const RuleContext& context) {
   const int64_t most = context.config.context_length;
-  const auto top = optional_int_param(params, "top_pages", 1, most, context.where);
-  const auto fraction = optional_fraction_param(params, "page_fraction", 0.0, 1.0, context.where);
-  if (top.has_value() == fraction.has_value()) {
-    throw LayoutError(context.where + ": block_topk needs exactly one of top_pages and page_fraction");
-  }
+  const auto [top, fraction] =
+      count_or_fraction_param(params, "top_pages", "page_fraction", most, "block_topk", context.where);
   PageBudget budget;
   budget.top_pages = static_cast<int32_t>(top.value_or(0));
   budget.page_fraction = fraction.value_or(0.0);

@@ -33,6 +33,17 @@ std::optional<double> optional_fraction_param(const nlohmann::json& params, cons
   return value;
 }
 
+CountOrFraction count_or_fraction_param(const nlohmann::json& params, const std::string& count_key,
+                                        const std::string& fraction_key, int64_t max_count, const std::string& backend,
+                                        const std::string& where) {
+  CountOrFraction out{optional_int_param(params, count_key, 1, max_count, where),
+                      optional_fraction_param(params, fraction_key, 0.0, 1.0, where)};
+  if (out.count.has_value() == out.fraction.has_value()) {
+    throw LayoutError(where + ": " + backend + " needs exactly one of " + count_key + " and " + fraction_key);
+  }
+  return out;
+}
+
 bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where) {
   const auto it = params.find(key);
   if (it == params.end()) return fallback;

@@ -14,11 +14,8 @@ constexpr int64_t kDefaultSinkTokens = 4;
 
 int32_t window_of(const nlohmann::json& params, const RuleContext& context) {
   const int64_t context_length = context.config.context_length;
-  const auto tokens = optional_int_param(params, "window_tokens", 1, context_length, context.where);
-  const auto fraction = optional_fraction_param(params, "window_fraction", 0.0, 1.0, context.where);
-  if (tokens.has_value() == fraction.has_value()) {
-    throw LayoutError(context.where + ": sink_window needs exactly one of window_tokens and window_fraction");
-  }
+  const auto [tokens, fraction] =
+      count_or_fraction_param(params, "window_tokens", "window_fraction", context_length, "sink_window", context.where);
   if (tokens) return static_cast<int32_t>(*tokens);
   return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
 }

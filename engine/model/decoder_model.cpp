@@ -125,11 +125,11 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
   std::vector<float> k(static_cast<size_t>(n * kv_dim)), v(k.size());
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
 
-  // block_topk: each scoring layer's choice of pages, kept while a later layer reuses it.
+  // block_topk: each scoring layer's choice of pages, kept until the last layer reusing it has run.
   std::vector<std::optional<StepPageSelection>> selections(static_cast<size_t>(c.n_layers));
-  const auto reused_later = [&](int layer) {
+  const auto reused_after = [&](int source, int layer) {
     return std::ranges::any_of(plan_.layers.begin() + layer + 1, plan_.layers.end(),
-                               [&](const attention::LayerAttention& a) { return a.plan.reuse_selection_of == layer; });
+                               [&](const attention::LayerAttention& a) { return a.plan.reuse_selection_of == source; });
   };
 
   for (int64_t t = 0; t < n; ++t) token_embd_.dequantize_row(flat.tokens[static_cast<size_t>(t)], x.data() + t * d);
@@ -197,10 +197,8 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
       selections[static_cast<size_t>(li)].emplace(*attention.page_budget, queries, store.key_bounds(layer_in_group),
                                                   table_of, block_size, pool_);
     }
-    const StepPageSelection* chosen =
-        attention.page_budget
-            ? &*selections[static_cast<size_t>(attention.scores_pages() ? li : attention.reuse_selection_of)]
-            : nullptr;
+    const int source = attention.scores_pages() ? li : attention.reuse_selection_of;  // block_topk layers
+    const StepPageSelection* chosen = attention.page_budget ? &*selections[static_cast<size_t>(source)] : nullptr;
     pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
       std::vector<float> scores(static_cast<size_t>(flat.longest));
       std::vector<attention::KeyRange> page_ranges(chosen ? static_cast<size_t>(chosen->most_pages()) : 0);
@@ -210,11 +208,11 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
         const int32_t pos = flat.positions[static_cast<size_t>(t)];
         const int32_t* table = table_of(t);
         const std::array<attention::KeyRange, 2> mask = attention.keys(pos, head).ranges();
-        const std::span<const attention::KeyRange> keys =
-            chosen ? std::span<const attention::KeyRange>(
-                         page_ranges.data(), page_key_ranges(chosen->pages(t, head / (c.n_heads / c.n_kv_heads)),
-                                                             kv.block_size(), int64_t{pos} + 1, page_ranges.data()))
-                   : std::span<const attention::KeyRange>(mask);
+        std::span<const attention::KeyRange> keys = mask;
+        if (chosen != nullptr) {
+          const auto pages = chosen->pages(t, head / (c.n_heads / c.n_kv_heads));
+          keys = std::span(page_ranges.data(), page_key_ranges(pages, kv.block_size(), int64_t{pos} + 1, page_ranges.data()));
+        }
         cpu::attention_one_query(q.data() + t * q_dim, store.k_view(layer_in_group, table),
                                  store.v_view(layer_in_group, table), keys, head, c.n_heads, c.n_kv_heads, c.head_dim,
                                  score_scale, scores.data(), attn.data() + t * q_dim);
@@ -223,7 +221,7 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
     if (features.attention_output_gate) {
       for (size_t i = 0; i < attn.size(); ++i) attn[i] *= 1.0f / (1.0f + std::exp(-attn_gate[i]));
     }
-    if (!reused_later(li)) selections[static_cast<size_t>(li)].reset();
+    if (chosen != nullptr && !reused_after(source, li)) selections[static_cast<size_t>(source)].reset();
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
     add_block_output(proj, l.post_attn_norm, x);
     add_ffn(l, x, h, gate, up, proj);

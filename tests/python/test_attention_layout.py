@@ -95,6 +95,19 @@ def test_info_shows_the_linear_layers_of_a_hybrid_model(strata_bin):
                                timeout=120)
     assert generated.returncode == 0, generated.stderr
     assert b"generated 8 tokens" in generated.stderr
+def test_info_shows_block_topk(strata_bin, default_model):
+    out = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "block_topk_8th.json", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    layers = info["attention"]["layers"]
+    assert layers[2] == {"layer": 2, "trained_as": "full", "backend": "block_topk", "rule": "2-29",
+                         "page_fraction": 0.125, "sink_pages": 1, "recent_pages": 1, "cache_group": 0}
+    # One paged group with the full layers; the 28 scoring layers' key bounds cost 768 bytes a block each.
+    assert info["attention"]["cache_groups"] == [
+        {"kind": "paged_kv", "layers": "0-29", "bytes_per_token": 30 * 768, "bytes_per_page": 28 * 768}]
+    assert info["kv_bytes_at_context"]["fraction"] == pytest.approx(1 + 28 * 48 / (30 * 768))
+    text = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "block_topk_8th.json").stdout
+    assert "layers 2-29: trained full; block_topk, 0.125 of the pages (1 sink, 1 recent); cache group 0 (paged_kv)" in text
 
 
 def test_generate_runs_a_layout(strata_bin, default_model):
@@ -114,6 +127,8 @@ def test_generate_runs_a_layout(strata_bin, default_model):
     ({"layers": {"*": {"backend": "sink_window", "window": 8}}}, "unknown parameter 'window' of backend 'sink_window'"),
     ({"layers": {"0-9": {"backend": "full"}, "5-9": {"backend": "sink_window", "window_tokens": 8}}},
      "layer 5 is claimed by ranges '0-9' (full) and '5-9' (sink_window)"),
+    ({"layers": {"2-29": {"backend": "block_topk", "top_pages": 4, "reuse_selection_of": 1}}},
+     "layers '2-29': layer 2 cannot reuse the page selection of layer 1, which runs full, not block_topk"),
 ])
 @pytest.mark.parametrize("command", ["info", "generate", "serve", "eval"])
 def test_bad_layouts_are_refused_at_start_up(strata_bin, default_model, tmp_path, layout, reason, command):

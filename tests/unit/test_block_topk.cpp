@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -18,11 +17,11 @@
 #include "engine/common/half.h"
 #include "engine/model/cpu_model_runner.h"
 #include "engine/model/step_page_selection.h"
-#include "engine/runtime/solo_sequence.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "eval/logit_metrics.h"
 #include "kvcache/kv_cache_manager.h"
 #include "tests/unit/gguf_builder.h"
+#include "tests/unit/sequence_runs.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -163,29 +162,9 @@ attention::AttentionLayout layout(const std::string& json) {
   return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
 }
 
-std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
-  std::vector<int32_t> out(n);
-  for (auto& t : out) t = any(rng);
-  return out;
-}
-
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// One sequence alone, fed in chunks: the logits `wanted` of each chunk.
-std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
-                                model::LogitsWanted wanted = model::LogitsWanted::kAll) {
-  runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().groups.size());
-  std::vector<float> out;
-  for (size_t at = 0; at < tokens.size(); at += chunk) {
-    const auto piece = alone.feed(tokens.subspan(at, std::min(chunk, tokens.size() - at)), wanted);
-    out.insert(out.end(), piece.begin(), piece.end());
-  }
-  return out;
-}
+using test::logits_alone;
+using test::random_tokens;
+using test::same_bits;
 
 // 4 of the pages (1 sink, 2 recent, 1 chosen) on every layer: a choice from the 4th page on.
 const char* kTopPages = R"({"layers": {"*": {"backend": "block_topk", "top_pages": 4, "recent_pages": 2}}})";

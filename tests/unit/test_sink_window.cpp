@@ -6,14 +6,13 @@
 // than the window equal `full`'s, and KV blocks per sequence stop growing past the window.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <memory>
 #include <random>
 
 #include "engine/model/cpu_model_runner.h"
-#include "engine/runtime/solo_sequence.h"
 #include "kvcache/kv_cache_manager.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/sequence_runs.h"
 #include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
@@ -29,29 +28,9 @@ attention::AttentionLayout layout(const std::string& json) {
 const char* kSinkWindow = R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 40}}})";
 const char* kGemmaNative = R"({"layers": {"*": {"backend": "full", "release_outside_window": true}}})";
 
-std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
-  std::vector<int32_t> out(n);
-  for (auto& t : out) t = any(rng);
-  return out;
-}
-
-bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// One sequence alone in chunks, pages never released (SoloSequence): the logits `wanted` of each chunk.
-std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
-                                model::LogitsWanted wanted = model::LogitsWanted::kAll) {
-  runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().group_kinds());
-  std::vector<float> out;
-  for (size_t at = 0; at < tokens.size(); at += chunk) {
-    const auto piece = alone.feed(tokens.subspan(at, std::min(chunk, tokens.size() - at)), wanted);
-    out.insert(out.end(), piece.begin(), piece.end());
-  }
-  return out;
-}
+using test::logits_alone;
+using test::random_tokens;
+using test::same_bits;
 
 // The same sequence through kvcache's groups in chunks, window groups releasing blocks as it
 // commits; after every step a second sequence takes the free blocks and writes its own K/V into
