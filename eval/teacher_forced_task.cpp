@@ -24,7 +24,7 @@ TeacherForcedContext compare_at(const EvalTarget& reference, const EvalTarget& c
   r.decode_from = context - context / 4;
   const auto chunk = static_cast<int32_t>(std::clamp<int64_t>(kChunkLogitFloats / vocab_size, 1, kMaxChunkTokens));
   const auto solo = [context](const EvalTarget& target) {
-    return runtime::SoloSequence(target.model.make_runner, context, target.model.model->attention_plan().groups.size());
+    return runtime::SoloSequence(target.model.make_runner, context, target.model.model->attention_plan().group_kinds());
   };
   runtime::SoloSequence ref = solo(reference), cand = solo(candidate);
   LogitComparer all(vocab_size), decoded(vocab_size);

@@ -24,8 +24,15 @@ kvcache::KvCacheConfig kv_config(const runtime::LoadedModel& model, const Schedu
   kv.typical_sequence_tokens = model.model->config().context_length;
   kv.enable_prefix_cache = config.enable_prefix_cache && plan.all_paged();
   if (config.enable_prefix_cache && !kv.enable_prefix_cache) {
-    spdlog::warn("prefix caching is off: {} puts layers in window_kv cache groups, which it cannot serve",
-                 plan.source.empty() ? "the model's attention" : plan.source);
+    std::string kinds;
+    for (const auto& group : plan.groups) {
+      const std::string kind(kvcache::to_string(group.kind));
+      if (group.kind != kvcache::CacheKind::kPagedKv && kinds.find(kind) == std::string::npos) {
+        kinds += (kinds.empty() ? "" : " and ") + kind;
+      }
+    }
+    spdlog::warn("prefix caching is off: {} puts layers in {} cache groups, which it cannot serve",
+                 plan.source.empty() ? "the model's attention" : plan.source, kinds);
   }
   return kv;
 }
@@ -229,7 +236,7 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
     const bool completes = s.num_computed + p.n_tokens == static_cast<int32_t>(s.tokens.size());
     batch.push_back({std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed), static_cast<size_t>(p.n_tokens)),
                      s.num_computed, block_tables(s.id),
-                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone});
+                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone, state_slot(s.id)});
   }
   runner_->step(batch);
   // While the device runs the step: the previous step's text, stop strings and events. A stop
@@ -398,17 +405,25 @@ kvcache::GroupUsage Scheduler::total_usage() const {
 int64_t Scheduler::used_bytes() const {
   int64_t bytes = 0;
   for (int g = 0; g < kv_.num_groups(); ++g) {
-    const auto& spec = kv_.group_spec(g);
-    const int64_t unit = spec.kind == kvcache::CacheKind::kRecurrentState ? spec.bytes_per_sequence : spec.bytes_per_block();
-    bytes += int64_t{kv_.usage(g).used} * unit;
+    bytes += int64_t{kv_.usage(g).used} * kv_.group_spec(g).bytes_per_unit();
   }
   return bytes;
 }
 
 std::vector<std::span<const int32_t>> Scheduler::block_tables(kvcache::SeqId seq) const {
   std::vector<std::span<const int32_t>> tables;
-  for (int g = 0; g < kv_.num_groups(); ++g) tables.push_back(kv_.block_table(seq, g));
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    const bool state = kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState;
+    tables.push_back(state ? std::span<const int32_t>() : kv_.block_table(seq, g));
+  }
   return tables;
+}
+
+int32_t Scheduler::state_slot(kvcache::SeqId seq) const {
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    if (kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState) return kv_.state_slot(seq, g);
+  }
+  return -1;
 }
 
 SchedulerStats Scheduler::stats() const {

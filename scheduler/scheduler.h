@@ -114,8 +114,10 @@ class Scheduler {
   // Blocks of every cache group together.
   kvcache::GroupUsage total_usage() const;
   int64_t used_bytes() const;  // blocks (slots) in use at each group's own size
-  // The sequence's block table in each cache group, for the forward.
+  // The sequence's block table in each cache group (empty for a recurrent_state group), and its
+  // slot in the recurrent_state group (-1 without one), for the forward.
   std::vector<std::span<const int32_t>> block_tables(kvcache::SeqId seq) const;
+  int32_t state_slot(kvcache::SeqId seq) const;
   // Running (or, with queued, waiting and preempted) sequences in the order they are served:
   // priority, then arrival, then index.
   std::vector<Sequence*> ordered(bool queued) const;

@@ -5,6 +5,7 @@
 #include "engine/attention/block_topk_backend.h"
 #include "engine/attention/full_backend.h"
 #include "engine/attention/layout_error.h"
+#include "engine/attention/linear_backend.h"
 #include "engine/attention/sink_window_backend.h"
 
 namespace strata::attention {
@@ -14,7 +15,8 @@ int64_t fp16_kv_bytes_per_token(const model::ModelConfig& config) {
 }
 
 std::span<const BackendInfo> registered_backends() {
-  static const std::array<BackendInfo, 3> backends = {full_backend(), sink_window_backend(), block_topk_backend()};
+  static const std::array<BackendInfo, 4> backends = {full_backend(), sink_window_backend(), block_topk_backend(),
+                                                      linear_backend()};
   return backends;
 }
 

@@ -1,7 +1,7 @@
 // The attention backends a layout may name, each with what it declares (DESIGN.md §2): its cache
 // kinds, its bytes, the serving features it works with, the devices it runs on, and how it turns
-// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window` and
-// `block_topk`. Not yet (and so not registered): `evict`, `linear`.
+// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window`, `block_topk`
+// and `linear`. Not yet (and so not registered): `evict`.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +41,9 @@ struct BackendInfo {
   std::vector<std::string_view> parameters;     // the keys a rule may give besides "backend"
   FeatureSupport supports;
   bool runs_on_cuda = false;  // every backend runs on the CPU
+  // Runs exactly the layers trained as linear attention (their weights have no softmax
+  // attention), where every other backend runs exactly the others.
+  bool runs_linear_layers = false;
   // Cache bytes of one token in one layer (KV kinds) or of one sequence (state kinds).
   int64_t (*bytes_per_token)(const model::ModelConfig& config);
   // Cache bytes of one block in one layer besides its tokens' (KV kinds; block_topk's key

@@ -59,7 +59,7 @@ BackendInfo block_topk_backend() {
       .cache_kinds = {kvcache::CacheKind::kPagedKv},
       .parameters = {"top_pages", "page_fraction", "sink_pages", "recent_pages", "reuse_selection_of"},
       .supports = {.prefix_cache = true, .chunked_prefill = true, .preemption_recompute = true, .cuda_graphs = true},
-      .runs_on_cuda = false,
+      .runs_on_cuda = true,
       .bytes_per_token = fp16_kv_bytes_per_token,
       .bytes_per_page = key_bounds_bytes_per_page,
       .resolve = resolve_block_topk,

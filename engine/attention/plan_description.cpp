@@ -84,7 +84,11 @@ nlohmann::ordered_json describe_plan(const AttentionPlan& plan) {
       entry["sink_tokens"] = group.sink_tokens;
       entry["window_tokens"] = group.window_tokens;
     }
-    entry["bytes_per_token"] = group.bytes_per_token;
+    if (group.kind == kvcache::CacheKind::kRecurrentState) {
+      entry["bytes_per_sequence"] = group.bytes_per_sequence;
+    } else {
+      entry["bytes_per_token"] = group.bytes_per_token;
+    }
     if (group.bytes_per_page > 0) entry["bytes_per_page"] = group.bytes_per_page;
     out["cache_groups"].push_back(std::move(entry));
   }

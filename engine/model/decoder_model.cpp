@@ -9,29 +9,11 @@
 
 #include "engine/common/half.h"
 #include "engine/cpu/ops.h"
-#include "engine/gguf/dequantize.h"
+#include "engine/model/gguf_weights.h"
 #include "engine/model/step_page_selection.h"
 
 namespace strata::model {
 namespace {
-
-std::vector<float> load_vector(const gguf::GgufFile& f, const std::string& name, int64_t n) {
-  const auto& t = f.tensor(name);
-  if (t.n_elements != static_cast<uint64_t>(n)) {
-    throw gguf::FormatError("'" + f.path() + "': tensor '" + name + "' has " + std::to_string(t.n_elements) +
-                            " elements, expected " + std::to_string(n));
-  }
-  return gguf::dequantize(t);
-}
-
-cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, int64_t rows, int64_t cols) {
-  const auto& t = f.tensor(name);
-  if (t.dims.size() != 2 || t.dims[0] != static_cast<uint64_t>(cols) || t.dims[1] != static_cast<uint64_t>(rows)) {
-    throw gguf::FormatError("'" + f.path() + "': tensor '" + name + "' has the wrong shape (expected " +
-                            std::to_string(cols) + " x " + std::to_string(rows) + ")");
-  }
-  return cpu::WeightMatrix::from_tensor(t);
-}
 
 // Every block a step reads must still be in the cache: a window group may have released the
 // blocks its window left, never one a query of this step reads.
@@ -39,6 +21,7 @@ void check_reads_are_cached(const ForwardBatch& batch, const attention::Attentio
   for (const BatchSequence& s : batch) {
     for (size_t g = 0; g < plan.groups.size(); ++g) {
       const auto& group = plan.groups[g];
+      if (group.kind == kvcache::CacheKind::kRecurrentState) continue;
       const attention::QueryKeys keys = attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
       const auto& table = s.block_tables[g];
       const auto check = [&](int64_t from, int64_t to) {
@@ -53,6 +36,21 @@ void check_reads_are_cached(const ForwardBatch& batch, const attention::Attentio
       check(keys.window_begin, static_cast<int64_t>(s.start_pos) + static_cast<int64_t>(s.tokens.size()));
     }
   }
+}
+
+// The norm before the FFN: llama.cpp names Qwen3-Next's (transformers' post_attention_layernorm)
+// post_attention_norm, which in Gemma 3 is the norm of the attention output.
+std::string ffn_norm_tensor(const ModelConfig& c) {
+  return c.architecture == "qwen3next" ? "post_attention_norm.weight" : "ffn_norm.weight";
+}
+
+// The step's rows as the linear layers see them: each sequence with its state slot.
+attention::linear::LinearBatchPlan plan_linear_rows(const ForwardBatch& batch, int32_t n_slots) {
+  std::vector<attention::linear::LinearSequence> sequences;
+  for (const BatchSequence& s : batch) {
+    sequences.push_back({s.state_slot, s.start_pos, static_cast<int32_t>(s.tokens.size())});
+  }
+  return attention::linear::plan_linear_batch(sequences, n_slots);
 }
 
 }  // namespace
@@ -70,19 +68,23 @@ DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads, const atte
     const std::string p = "blk." + std::to_string(i) + ".";
     Layer& l = layers_[static_cast<size_t>(i)];
     l.attn_norm = load_vector(file, p + "attn_norm.weight", c.n_embd);
-    l.ffn_norm = load_vector(file, p + "ffn_norm.weight", c.n_embd);
-    if (c.features.qk_norm) {
-      l.q_norm = load_vector(file, p + "attn_q_norm.weight", c.head_dim);
-      l.k_norm = load_vector(file, p + "attn_k_norm.weight", c.head_dim);
+    l.ffn_norm = load_vector(file, p + ffn_norm_tensor(c), c.n_embd);
+    if (c.layers[static_cast<size_t>(i)].linear) {
+      l.linear.emplace(file, p, c);
+    } else {
+      if (c.features.qk_norm) {
+        l.q_norm = load_vector(file, p + "attn_q_norm.weight", c.head_dim);
+        l.k_norm = load_vector(file, p + "attn_k_norm.weight", c.head_dim);
+      }
+      l.wq = load_matrix(file, p + "attn_q.weight", c.features.attention_output_gate ? 2 * q_dim : q_dim, c.n_embd);
+      l.wk = load_matrix(file, p + "attn_k.weight", kv_dim, c.n_embd);
+      l.wv = load_matrix(file, p + "attn_v.weight", kv_dim, c.n_embd);
+      l.wo = load_matrix(file, p + "attn_output.weight", c.n_embd, q_dim);
     }
     if (c.features.post_norms) {
       l.post_attn_norm = load_vector(file, p + "post_attention_norm.weight", c.n_embd);
       l.post_ffn_norm = load_vector(file, p + "post_ffw_norm.weight", c.n_embd);
     }
-    l.wq = load_matrix(file, p + "attn_q.weight", q_dim, c.n_embd);
-    l.wk = load_matrix(file, p + "attn_k.weight", kv_dim, c.n_embd);
-    l.wv = load_matrix(file, p + "attn_v.weight", kv_dim, c.n_embd);
-    l.wo = load_matrix(file, p + "attn_output.weight", c.n_embd, q_dim);
     l.w_gate = load_matrix(file, p + "ffn_gate.weight", c.n_ff, c.n_embd);
     l.w_up = load_matrix(file, p + "ffn_up.weight", c.n_ff, c.n_embd);
     l.w_down = load_matrix(file, p + "ffn_down.weight", c.n_embd, c.n_ff);
@@ -92,15 +94,19 @@ DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads, const atte
 std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& kv) {
   const auto& c = config_;
   const auto& features = c.features;
-  const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size(), plan_.groups.size());
+  const FlatBatch flat = flatten(batch, c.context_length, c.vocab_size, kv.block_size(), plan_.group_kinds());
   check_reads_are_cached(batch, plan_, kv.block_size());
+  const auto first_linear = std::ranges::find_if(layers_, [](const Layer& l) { return l.linear.has_value(); });
+  const auto linear_rows =
+      first_linear == layers_.end()
+          ? attention::linear::LinearBatchPlan{}
+          : plan_linear_rows(batch, kv.state_slots(static_cast<int>(first_linear - layers_.begin())).n_slots);
   const int64_t n = static_cast<int64_t>(flat.tokens.size());
   const int64_t d = c.n_embd;
   const int64_t q_dim = static_cast<int64_t>(c.n_heads) * c.head_dim;
   const int64_t kv_dim = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   const float score_scale = features.scale_queries ? 1.0f : c.attention_scale;
   const auto rope = features.rope_pairing == RopePairing::kHalves ? cpu::rope_split_halves : cpu::rope_adjacent_pairs;
-  const auto ffn_activation = features.ffn_activation == FfnActivation::kGeluTanh ? cpu::geglu_tanh : cpu::swiglu;
   // RMSNorm of each of `heads` heads of every token's row of `x`, in place.
   auto norm_heads = [&](float* x, int heads, const std::vector<float>& weight) {
     for (int64_t row = 0; row < n * heads; ++row) {
@@ -111,6 +117,11 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
 
   std::vector<float> x(static_cast<size_t>(n * d)), h(x.size()), proj(x.size());
   std::vector<float> q(static_cast<size_t>(n * q_dim)), attn(q.size());
+  std::vector<float> q_and_gate, attn_gate;  // features.attention_output_gate
+  if (features.attention_output_gate) {
+    q_and_gate.resize(2 * q.size());
+    attn_gate.resize(q.size());
+  }
   std::vector<float> k(static_cast<size_t>(n * kv_dim)), v(k.size());
   std::vector<float> gate(static_cast<size_t>(n * c.n_ff)), up(gate.size());
 
@@ -129,6 +140,13 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
   for (int li = 0; li < c.n_layers; ++li) {
     const Layer& l = layers_[static_cast<size_t>(li)];
     const LayerAttentionSpec& spec = c.layers[static_cast<size_t>(li)];
+    for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.attn_norm.data(), h.data() + t * d, d, c.rms_eps);
+    if (l.linear) {
+      l.linear->forward(h.data(), linear_rows, kv.state_slots(li), proj.data(), scratch_, pool_);
+      add_block_output(proj, l.post_attn_norm, x);
+      add_ffn(l, x, h, gate, up, proj);
+      continue;
+    }
     const attention::LayerPlan& attention = plan_.layers[static_cast<size_t>(li)].plan;
     const size_t group = static_cast<size_t>(plan_.layers[static_cast<size_t>(li)].cache_group);
     PagedKvStore& store = kv.store_of(li);
@@ -136,8 +154,17 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
     const auto table_of = [&](int64_t t) {
       return batch[static_cast<size_t>(flat.sequence[static_cast<size_t>(t)])].block_tables[group].data();
     };
-    for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.attn_norm.data(), h.data() + t * d, d, c.rms_eps);
-    cpu::matmul(l.wq, h.data(), n, q.data(), scratch_, pool_);
+    if (features.attention_output_gate) {
+      // Each head's rows of attn_q: its query, then its output gate.
+      cpu::matmul(l.wq, h.data(), n, q_and_gate.data(), scratch_, pool_);
+      for (int64_t head = 0; head < n * c.n_heads; ++head) {
+        const float* src = q_and_gate.data() + head * 2 * c.head_dim;
+        std::copy_n(src, c.head_dim, q.data() + head * c.head_dim);
+        std::copy_n(src + c.head_dim, c.head_dim, attn_gate.data() + head * c.head_dim);
+      }
+    } else {
+      cpu::matmul(l.wq, h.data(), n, q.data(), scratch_, pool_);
+    }
     cpu::matmul(l.wk, h.data(), n, k.data(), scratch_, pool_);
     cpu::matmul(l.wv, h.data(), n, v.data(), scratch_, pool_);
     if (features.qk_norm) {
@@ -191,16 +218,13 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
                                  score_scale, scores.data(), attn.data() + t * q_dim);
       }
     });
+    if (features.attention_output_gate) {
+      for (size_t i = 0; i < attn.size(); ++i) attn[i] *= 1.0f / (1.0f + std::exp(-attn_gate[i]));
+    }
     if (chosen != nullptr && !reused_after(source, li)) selections[static_cast<size_t>(source)].reset();
     cpu::matmul(l.wo, attn.data(), n, proj.data(), scratch_, pool_);
     add_block_output(proj, l.post_attn_norm, x);
-
-    for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.ffn_norm.data(), h.data() + t * d, d, c.rms_eps);
-    cpu::matmul(l.w_gate, h.data(), n, gate.data(), scratch_, pool_);
-    cpu::matmul(l.w_up, h.data(), n, up.data(), scratch_, pool_);
-    ffn_activation(gate.data(), up.data(), gate.data(), n * c.n_ff);
-    cpu::matmul(l.w_down, gate.data(), n, proj.data(), scratch_, pool_);
-    add_block_output(proj, l.post_ffn_norm, x);
+    add_ffn(l, x, h, gate, up, proj);
   }
 
   const int64_t n_out = static_cast<int64_t>(flat.output_rows.size());
@@ -211,6 +235,20 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
   std::vector<float> logits(static_cast<size_t>(n_out * c.vocab_size));
   cpu::matmul(c.tied_embeddings ? token_embd_ : output_, h.data(), n_out, logits.data(), scratch_, pool_);
   return logits;
+}
+
+void DecoderModel::add_ffn(const Layer& l, std::vector<float>& x, std::vector<float>& h, std::vector<float>& gate,
+                           std::vector<float>& up, std::vector<float>& out) {
+  const auto& c = config_;
+  const int64_t d = c.n_embd;
+  const int64_t n = static_cast<int64_t>(x.size()) / d;
+  const auto activation = c.features.ffn_activation == FfnActivation::kGeluTanh ? cpu::geglu_tanh : cpu::swiglu;
+  for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.ffn_norm.data(), h.data() + t * d, d, c.rms_eps);
+  cpu::matmul(l.w_gate, h.data(), n, gate.data(), scratch_, pool_);
+  cpu::matmul(l.w_up, h.data(), n, up.data(), scratch_, pool_);
+  activation(gate.data(), up.data(), gate.data(), n * c.n_ff);
+  cpu::matmul(l.w_down, gate.data(), n, out.data(), scratch_, pool_);
+  add_block_output(out, l.post_ffn_norm, x);
 }
 
 void DecoderModel::add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,

@@ -187,6 +187,7 @@ grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1:
     info->set_sink_tokens(group.sink_tokens);
     info->set_window_tokens(group.window_tokens);
     info->set_bytes_per_token(group.bytes_per_token);
+    info->set_bytes_per_sequence(group.bytes_per_sequence);
     info->set_bytes_per_page(group.bytes_per_page);
   }
   const auto stats = engine_.stats();

@@ -74,6 +74,27 @@ def test_info_prints_the_plan_and_the_kv_figure(strata_bin, default_model):
     assert "layers 0-1: trained full; full; cache group 0 (paged_kv)" in text
 
 
+def test_info_shows_the_linear_layers_of_a_hybrid_model(strata_bin):
+    model = ROOT / "tests" / "golden" / "hybrid" / "qwen3next-tiny.gguf"
+    out = run(strata_bin, "info", "--model", model)
+    assert out.returncode == 0, out.stderr
+    assert "1 global (rope base 10000), 3 linear (gated delta rule)" in out.stdout
+    assert "layers 0-2: trained linear; linear; cache group 1 (recurrent_state)" in out.stdout
+    assert "layers 3: trained full; full; cache group 0 (paged_kv)" in out.stdout
+    info = json.loads(run(strata_bin, "info", "--model", model, "--json").stdout)
+    assert info["architecture"] == "qwen3next"
+    assert [layer["trained_as"] for layer in info["attention"]["layers"]] == ["linear"] * 3 + ["full"]
+    assert info["attention"]["cache_groups"][1] == {"kind": "recurrent_state", "layers": "0-2",
+                                                     "bytes_per_sequence": 3 * 4 * (4 * 16 * 16 + 3 * 128)}
+    refused = run(strata_bin, "info", "--model", model, "--attention", LAYOUTS / "sink_window_25pct.json")
+    assert refused.returncode != 0
+    assert "layer 0 is trained as linear attention" in refused.stderr
+    # Random weights: the text is any bytes, not UTF-8.
+    generated = subprocess.run([str(strata_bin), "generate", "--model", str(model), "--prompt", "the sea",
+                                "--max-tokens", "8", "--temperature", "0", "--threads", "2"], capture_output=True,
+                               timeout=120)
+    assert generated.returncode == 0, generated.stderr
+    assert b"generated 8 tokens" in generated.stderr
 def test_info_shows_block_topk(strata_bin, default_model):
     out = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "block_topk_8th.json", "--json")
     assert out.returncode == 0, out.stderr
@@ -100,7 +121,7 @@ def test_generate_runs_a_layout(strata_bin, default_model):
 
 
 @pytest.mark.parametrize("layout, reason", [
-    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, block_topk)"),
+    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, block_topk, linear)"),
     ({"layers": {"0-30": {"backend": "full"}}}, "layer 30, out of bounds (the model has 30 layers: 0-29)"),
     ({"layers": {"3": {"backend": "linear"}}}, "layer 3 is trained as full attention; backend 'linear' runs only on layers"),
     ({"layers": {"*": {"backend": "sink_window", "window": 8}}}, "unknown parameter 'window' of backend 'sink_window'"),

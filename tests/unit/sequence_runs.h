@@ -28,7 +28,7 @@ inline bool same_bits(std::span<const float> a, std::span<const float> b) {
 inline std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
                                        model::LogitsWanted wanted = model::LogitsWanted::kAll) {
   runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().groups.size());
+                              m.attention_plan().group_kinds());
   std::vector<float> out;
   for (size_t at = 0; at < tokens.size(); at += chunk) {
     const auto piece = alone.feed(tokens.subspan(at, std::min(chunk, tokens.size() - at)), wanted);

@@ -13,6 +13,7 @@
 #include "kvcache/kv_cache_manager.h"
 #include "scheduler/scheduler.h"
 #include "tests/unit/sequence_runs.h"
+#include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
 namespace strata {
@@ -144,35 +145,7 @@ TEST_F(WindowedModel, Gemma3WindowGroupsEqualTheMaskedFullCache) {
 }
 
 // Through the scheduler.
-struct ServedRun {
-  std::vector<std::vector<int32_t>> tokens;  // per request
-  std::vector<int32_t> blocks_used;          // after every step
-  scheduler::SchedulerStats stats;
-};
-
-ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
-          scheduler::SchedulerConfig config) {
-  scheduler::Scheduler s(m, config);
-  ServedRun run;
-  run.tokens.resize(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    scheduler::GenerationParams params;
-    params.sampling.temperature = 0.0f;
-    params.max_tokens = max_tokens;
-    params.ignore_eos = true;
-    const auto result = s.submit({prompts[i], params}, [&run, i](const scheduler::SequenceEvent& e) {
-      run.tokens[i].insert(run.tokens[i].end(), e.tokens.begin(), e.tokens.end());
-    });
-    EXPECT_EQ(result.status, scheduler::SubmitStatus::kAccepted) << result.reason;
-  }
-  while (s.has_work()) {
-    s.step();
-    s.kv_cache().check_invariants();
-    run.blocks_used.push_back(s.stats().kv_blocks_used);
-  }
-  run.stats = s.stats();
-  return run;
-}
+using test::ServedRun;
 
 TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   auto full = runtime::LoadedModel::load(test::default_model_path(), 2);
@@ -187,21 +160,21 @@ TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   config.num_kv_blocks = 24;
   config.max_num_batched_tokens = 16;  // chunked prefill
   // prompt + 24 tokens stays inside the 64-token window: the same greedy tokens as full.
-  const ServedRun reference = serve(full, prompts, 24, config);
-  const ServedRun run = serve(windowed, prompts, 24, config);
+  const ServedRun reference = test::serve_greedy(full, prompts, 24, config);
+  const ServedRun run = test::serve_greedy(windowed, prompts, 24, config);
   EXPECT_EQ(run.tokens, reference.tokens);
   EXPECT_TRUE(reference.stats.prefix_cache_enabled);
   EXPECT_FALSE(run.stats.prefix_cache_enabled);  // window_kv: turned off with a warning
 
   // One long generation: blocks in use stop growing at sinks + window + one block (1 + 4 + 1),
   // while a full cache grows with the sequence.
-  const ServedRun long_run = serve(windowed, {prompts[0]}, 300, config);
+  const ServedRun long_run = test::serve_greedy(windowed, {prompts[0]}, 300, config);
   EXPECT_EQ(long_run.tokens[0].size(), 300u);
   EXPECT_EQ(*std::max_element(long_run.blocks_used.begin(), long_run.blocks_used.end()), 6);
-  const ServedRun long_full = serve(full, {prompts[0]}, 300, config);
+  const ServedRun long_full = test::serve_greedy(full, {prompts[0]}, 300, config);
   EXPECT_EQ(long_full.stats.kv_blocks_peak, 19);  // 304 tokens: the last pick is never fed back
   // Longer than the whole cache (24 blocks = 384 tokens) is fine with a window.
-  const ServedRun longest = serve(windowed, {prompts[0]}, 450, config);
+  const ServedRun longest = test::serve_greedy(windowed, {prompts[0]}, 450, config);
   EXPECT_EQ(longest.tokens[0].size(), 450u);
   EXPECT_LE(longest.stats.kv_blocks_peak, 6);
 }
