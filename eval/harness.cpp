@@ -41,8 +41,9 @@ std::string check_options(const runtime::LoadedModel& m, const EvalOptions& o) {
   return {};
 }
 
-nlohmann::ordered_json run_eval(runtime::LoadedModel& m, const std::string& device, const EvalTarget& reference,
-                                const EvalTarget& candidate, const EvalOptions& options) {
+nlohmann::ordered_json run_eval(const std::string& device, const EvalTarget& reference, const EvalTarget& candidate,
+                                const EvalOptions& options) {
+  const runtime::LoadedModel& m = reference.model;
   if (auto problem = check_options(m, options); !problem.empty()) throw std::invalid_argument(problem);
   nlohmann::ordered_json out = {{"model", m.model->config().name},
                                 {"device", device},
@@ -51,7 +52,7 @@ nlohmann::ordered_json run_eval(runtime::LoadedModel& m, const std::string& devi
                                 {"contexts", options.contexts}};
   if (options.passkey) {
     PasskeyOptions passkey{options.contexts, options.depths, options.samples, options.seed};
-    const auto result = run_passkey(m, reference, candidate, passkey);
+    const auto result = run_passkey(reference, candidate, passkey);
     print_passkey(result, reference.name, candidate.name);
     out["passkey"] = passkey_json(result, options.seed);
   }
@@ -64,9 +65,9 @@ nlohmann::ordered_json run_eval(runtime::LoadedModel& m, const std::string& devi
       out["teacher_forced"] = teacher_forced_json(result, options.text_path, text.size());
     }
     if (options.memory_speed) {
-      const auto result = run_memory_speed(m, reference, candidate, text, options.contexts);
+      const auto result = run_memory_speed(reference, candidate, text, options.contexts);
       print_memory_speed(result, reference.name, candidate.name);
-      out["memory_speed"] = memory_speed_json(result, kv_bytes_per_token(m));
+      out["memory_speed"] = memory_speed_json(result, kv_bytes_per_token(reference.model));
     }
   }
   return out;

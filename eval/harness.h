@@ -32,9 +32,10 @@ struct EvalOptions {
 std::string check_options(const runtime::LoadedModel& m, const EvalOptions& options);
 
 // Runs the chosen tasks (reference and candidate each), prints each task's table on stdout as
-// it completes and returns the whole report. `device` describes where the runners run.
-// Throws std::invalid_argument where check_options finds a problem.
-nlohmann::ordered_json run_eval(runtime::LoadedModel& m, const std::string& device, const EvalTarget& reference,
-                                const EvalTarget& candidate, const EvalOptions& options);
+// it completes and returns the whole report. Both targets are loaded from the same file (the
+// reference's tokenizer serves both); `device` describes where their runners run. Throws
+// std::invalid_argument where check_options finds a problem.
+nlohmann::ordered_json run_eval(const std::string& device, const EvalTarget& reference, const EvalTarget& candidate,
+                                const EvalOptions& options);
 
 }  // namespace strata::eval

@@ -12,13 +12,13 @@
 namespace strata::eval {
 namespace {
 
-MemorySpeedPoint measure(runtime::LoadedModel& m, const EvalTarget& target, std::span<const int32_t> prompt) {
+MemorySpeedPoint measure(const EvalTarget& target, std::span<const int32_t> prompt) {
   const int32_t generated = kTimedDecodeSteps + 1;  // the first comes with the prefill
   scheduler::SchedulerConfig config;
   config.max_num_seqs = 1;
   config.enable_prefix_cache = false;  // every run computes its whole prompt
   config.num_kv_blocks = static_cast<int32_t>((prompt.size() + generated) / static_cast<size_t>(config.block_size) + 1);
-  scheduler::Scheduler s(m, config, target.make_runner);
+  scheduler::Scheduler s(target.model, config);
 
   scheduler::GenerationParams params;
   params.sampling.temperature = 0.0f;
@@ -51,7 +51,7 @@ MemorySpeedPoint measure(runtime::LoadedModel& m, const EvalTarget& target, std:
   point.decode_step_ms_median = decode_ms[decode_ms.size() / 2];
   const auto stats = s.stats();
   point.peak_kv_blocks = stats.kv_blocks_peak;
-  point.peak_kv_bytes = int64_t{stats.kv_blocks_peak} * stats.kv_block_size * kv_bytes_per_token(m);
+  point.peak_kv_bytes = stats.kv_bytes_peak;
   return point;
 }
 
@@ -63,8 +63,8 @@ int64_t kv_bytes_per_token(const runtime::LoadedModel& m) {
   return bytes;
 }
 
-std::vector<MemorySpeedContext> run_memory_speed(runtime::LoadedModel& m, const EvalTarget& reference,
-                                                 const EvalTarget& candidate, std::span<const int32_t> text,
+std::vector<MemorySpeedContext> run_memory_speed(const EvalTarget& reference, const EvalTarget& candidate,
+                                                 std::span<const int32_t> text,
                                                  std::span<const int32_t> contexts) {
   std::vector<MemorySpeedContext> results;
   for (int32_t context : contexts) {
@@ -76,9 +76,9 @@ std::vector<MemorySpeedContext> run_memory_speed(runtime::LoadedModel& m, const 
     const auto prompt = text.first(static_cast<size_t>(prompt_tokens));
     MemorySpeedContext r;
     r.context = context;
-    r.dense_kv_bytes = int64_t{context - 1} * kv_bytes_per_token(m);
-    r.reference = measure(m, reference, prompt);
-    r.candidate = measure(m, candidate, prompt);
+    r.dense_kv_bytes = int64_t{context - 1} * kv_bytes_per_token(reference.model);
+    r.reference = measure(reference, prompt);
+    r.candidate = measure(candidate, prompt);
     results.push_back(r);
     spdlog::info("memory/speed: {} tokens done", context);
   }

@@ -29,13 +29,15 @@ struct MemorySpeedContext {
   MemorySpeedPoint reference, candidate;
 };
 
-// `text` supplies the prompts (tokens, at least the largest context).
 // KV bytes one token takes in every layer (the sum over the model's cache groups): what a dense
 // cache holds per token.
 int64_t kv_bytes_per_token(const runtime::LoadedModel& m);
 
-std::vector<MemorySpeedContext> run_memory_speed(runtime::LoadedModel& m, const EvalTarget& reference,
-                                                 const EvalTarget& candidate, std::span<const int32_t> text,
+// Peak KV bytes (every cache group's blocks at its own bytes) and decode step time of one
+// sequence per context, reference and candidate; `text` supplies the prompts (tokens, at least
+// the largest context). `dense_kv_bytes` is the reference's.
+std::vector<MemorySpeedContext> run_memory_speed(const EvalTarget& reference, const EvalTarget& candidate,
+                                                 std::span<const int32_t> text,
                                                  std::span<const int32_t> contexts);
 
 }  // namespace strata::eval

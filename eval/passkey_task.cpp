@@ -15,10 +15,9 @@ namespace {
 // Sequences run at once: on a CPU batching adds little, and the KV memory stays small.
 constexpr int32_t kConcurrentSequences = 4;
 
-// Each prompt greedy-decoded for kPasskeyAnswerTokens tokens through a scheduler on `target`'s
-// runners; returns the texts of the answers.
-std::vector<std::string> greedy_answers(runtime::LoadedModel& m, const EvalTarget& target,
-                                        const std::vector<PasskeyPrompt>& prompts) {
+// Each prompt greedy-decoded for kPasskeyAnswerTokens tokens through a scheduler on `target`;
+// returns the texts of the answers.
+std::vector<std::string> greedy_answers(const EvalTarget& target, const std::vector<PasskeyPrompt>& prompts) {
   size_t longest = 0;
   for (const auto& p : prompts) longest = std::max(longest, p.tokens.size());
   scheduler::SchedulerConfig config;
@@ -26,7 +25,7 @@ std::vector<std::string> greedy_answers(runtime::LoadedModel& m, const EvalTarge
   config.max_waiting = static_cast<int32_t>(prompts.size());
   const auto blocks_per_sequence = static_cast<int32_t>((longest + kPasskeyAnswerTokens) / static_cast<size_t>(config.block_size) + 1);
   config.num_kv_blocks = kConcurrentSequences * blocks_per_sequence;
-  scheduler::Scheduler s(m, config, target.make_runner);
+  scheduler::Scheduler s(target.model, config);
 
   scheduler::GenerationParams params;
   params.sampling.temperature = 0.0f;
@@ -76,9 +75,8 @@ PasskeySummary summarize(const PasskeyResult& r) {
   return s;
 }
 
-PasskeyResult run_passkey(runtime::LoadedModel& m, const EvalTarget& reference, const EvalTarget& candidate,
-                          const PasskeyOptions& options) {
-  const PasskeyPromptBuilder builder(m);
+PasskeyResult run_passkey(const EvalTarget& reference, const EvalTarget& candidate, const PasskeyOptions& options) {
+  const PasskeyPromptBuilder builder(reference.model);
   PasskeyResult result;
   result.chat_template = builder.uses_chat_template();
   std::vector<PasskeyPrompt> prompts;
@@ -95,8 +93,8 @@ PasskeyResult run_passkey(runtime::LoadedModel& m, const EvalTarget& reference, 
       result.cells.push_back(cell);
     }
   }
-  const auto reference_answers = greedy_answers(m, reference, prompts);
-  const auto candidate_answers = greedy_answers(m, candidate, prompts);
+  const auto reference_answers = greedy_answers(reference, prompts);
+  const auto candidate_answers = greedy_answers(candidate, prompts);
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto& cell = result.cells[i / static_cast<size_t>(options.samples)];
     const std::string& key = prompts[i].key;

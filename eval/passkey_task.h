@@ -55,7 +55,7 @@ PasskeySummary summarize(const PasskeyResult& r);
 // do not depend on the rest of the grid.
 int32_t passkey_key(uint64_t seed, int32_t context, size_t depth_index, int32_t sample);
 
-PasskeyResult run_passkey(runtime::LoadedModel& m, const EvalTarget& reference, const EvalTarget& candidate,
-                          const PasskeyOptions& options);
+// Prompts built with the reference's tokenizer (the candidate is the same file).
+PasskeyResult run_passkey(const EvalTarget& reference, const EvalTarget& candidate, const PasskeyOptions& options);
 
 }  // namespace strata::eval

@@ -23,7 +23,14 @@ TeacherForcedContext compare_at(const EvalTarget& reference, const EvalTarget& c
   r.context = context;
   r.decode_from = context - context / 4;
   const auto chunk = static_cast<int32_t>(std::clamp<int64_t>(kChunkLogitFloats / vocab_size, 1, kMaxChunkTokens));
-  runtime::SoloSequence ref(reference.make_runner, context), cand(candidate.make_runner, context);
+  // The prompt ends at decode_from: evicting layers (SnapKV) score from its last queries.
+  const auto solo = [context, &r](const EvalTarget& target) {
+    runtime::SoloSequence sequence(target.model.make_runner, context,
+                                   target.model.model->attention_plan().group_kinds());
+    sequence.set_prompt_tokens(r.decode_from);
+    return sequence;
+  };
+  runtime::SoloSequence ref = solo(reference), cand = solo(candidate);
   LogitComparer all(vocab_size), decoded(vocab_size);
   // Position p's logits predict tokens[p + 1].
   for (int32_t begin = 0; begin < r.decode_from; begin += chunk) {

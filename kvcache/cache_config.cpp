@@ -60,10 +60,6 @@ void validate(const KvCacheConfig& config) {
   if (config.typical_sequence_tokens <= 0) throw std::invalid_argument("kvcache: typical_sequence_tokens must be > 0");
 }
 
-int64_t bytes_per_unit(const CacheGroupSpec& spec) {
-  return spec.kind == CacheKind::kRecurrentState ? spec.bytes_per_sequence : spec.bytes_per_block();
-}
-
 }  // namespace
 
 int64_t resident_units(const CacheGroupSpec& spec, int64_t tokens) {
@@ -87,7 +83,7 @@ std::vector<int32_t> plan_capacities(const KvCacheConfig& config) {
   long double demand_bytes = 0;
   for (const CacheGroupSpec& spec : config.groups) {
     demand_bytes +=
-        static_cast<long double>(resident_units(spec, config.typical_sequence_tokens)) * bytes_per_unit(spec);
+        static_cast<long double>(resident_units(spec, config.typical_sequence_tokens)) * spec.bytes_per_unit();
   }
   const long double typical_sequences = static_cast<long double>(config.memory_budget_bytes) / demand_bytes;
   std::vector<int32_t> capacities;

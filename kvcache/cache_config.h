@@ -33,6 +33,8 @@ struct CacheGroupSpec {
   int64_t token_budget = 0;        // kEvictingKv: tokens per sequence the engine keeps; > 0
 
   int64_t bytes_per_block() const { return bytes_per_token * block_size; }
+  // Bytes of one unit of the group's capacity: a block, or a slot for kRecurrentState.
+  int64_t bytes_per_unit() const { return kind == CacheKind::kRecurrentState ? bytes_per_sequence : bytes_per_block(); }
 };
 
 struct KvCacheConfig {

@@ -10,10 +10,6 @@ namespace {
 
 bool holds_blocks(const CacheGroupSpec& spec) { return spec.kind != CacheKind::kRecurrentState; }
 
-int64_t bytes_per_unit(const CacheGroupSpec& spec) {
-  return holds_blocks(spec) ? spec.bytes_per_block() : spec.bytes_per_sequence;
-}
-
 [[noreturn]] void misuse(const std::string& what) { throw std::invalid_argument("kvcache: " + what); }
 
 }  // namespace
@@ -309,7 +305,7 @@ double KvCacheManager::usage_fraction() const {
   double capacity_bytes = 0;
   for (int g = 0; g < num_groups(); ++g) {
     const GroupUsage units = usage(g);
-    const auto unit_bytes = static_cast<double>(bytes_per_unit(groups_[g].spec));
+    const auto unit_bytes = static_cast<double>(groups_[g].spec.bytes_per_unit());
     used_bytes += units.used * unit_bytes;
     capacity_bytes += units.capacity * unit_bytes;
   }

@@ -24,8 +24,15 @@ kvcache::KvCacheConfig kv_config(const runtime::LoadedModel& model, const Schedu
   kv.typical_sequence_tokens = model.model->config().context_length;
   kv.enable_prefix_cache = config.enable_prefix_cache && plan.all_paged();
   if (config.enable_prefix_cache && !kv.enable_prefix_cache) {
-    spdlog::warn("prefix caching is off: {} puts layers in window_kv or evicting_kv cache groups, which it cannot serve",
-                 plan.source.empty() ? "the model's attention" : plan.source);
+    std::string kinds;
+    for (const auto& group : plan.groups) {
+      const std::string kind(kvcache::to_string(group.kind));
+      if (group.kind != kvcache::CacheKind::kPagedKv && kinds.find(kind) == std::string::npos) {
+        kinds += (kinds.empty() ? "" : " and ") + kind;
+      }
+    }
+    spdlog::warn("prefix caching is off: {} puts layers in {} cache groups, which it cannot serve",
+                 plan.source.empty() ? "the model's attention" : plan.source, kinds);
   }
   return kv;
 }
@@ -61,13 +68,10 @@ std::string SchedulerConfig::validate() const {
 }
 
 Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config)
-    : Scheduler(model, config, model.make_runner) {}
-
-Scheduler::Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config, const model::ModelRunnerFactory& make_runner)
     : model_(model),
       config_(validated(config)),
       kv_(kv_config(model, config_)),
-      runner_(make_runner(capacities(kv_), config_.block_size)),
+      runner_(model.make_runner(capacities(kv_), config_.block_size)),
       forks_share_blocks_(!std::ranges::any_of(model.model->attention_plan().groups, [](const auto& group) {
         return group.kind == kvcache::CacheKind::kEvictingKv;
       })) {
@@ -168,6 +172,7 @@ bool Scheduler::step() {
   run(plan, copies);
   ++steps_;
   peak_blocks_ = std::max(peak_blocks_, total_usage().used);
+  peak_bytes_ = std::max(peak_bytes_, used_bytes());
   erase_finished();
   return true;
 }
@@ -232,9 +237,13 @@ void Scheduler::run(const std::vector<Planned>& plan, const std::vector<kvcache:
   for (const auto& p : plan) {
     const Sequence& s = *p.sequence;
     const bool completes = s.num_computed + p.n_tokens == static_cast<int32_t>(s.tokens.size());
-    batch.push_back({std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed), static_cast<size_t>(p.n_tokens)),
-                     s.num_computed, block_tables(s.id),
-                     completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone, s.num_prompt});
+    batch.push_back({.tokens = std::span<const int32_t>(s.tokens).subspan(static_cast<size_t>(s.num_computed),
+                                                                          static_cast<size_t>(p.n_tokens)),
+                     .start_pos = s.num_computed,
+                     .block_tables = block_tables(s.id),
+                     .logits = completes ? model::LogitsWanted::kLast : model::LogitsWanted::kNone,
+                     .state_slot = state_slot(s.id),
+                     .prompt_tokens = s.num_prompt});
   }
   runner_->step(batch);
   const std::vector<model::CompactedBlocks> compacted = runner_->compacted_blocks();
@@ -404,10 +413,28 @@ kvcache::GroupUsage Scheduler::total_usage() const {
   return total;
 }
 
+int64_t Scheduler::used_bytes() const {
+  int64_t bytes = 0;
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    bytes += int64_t{kv_.usage(g).used} * kv_.group_spec(g).bytes_per_unit();
+  }
+  return bytes;
+}
+
 std::vector<std::span<const int32_t>> Scheduler::block_tables(kvcache::SeqId seq) const {
   std::vector<std::span<const int32_t>> tables;
-  for (int g = 0; g < kv_.num_groups(); ++g) tables.push_back(kv_.block_table(seq, g));
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    const bool state = kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState;
+    tables.push_back(state ? std::span<const int32_t>() : kv_.block_table(seq, g));
+  }
   return tables;
+}
+
+int32_t Scheduler::state_slot(kvcache::SeqId seq) const {
+  for (int g = 0; g < kv_.num_groups(); ++g) {
+    if (kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState) return kv_.state_slot(seq, g);
+  }
+  return -1;
 }
 
 SchedulerStats Scheduler::stats() const {
@@ -429,6 +456,8 @@ SchedulerStats Scheduler::stats() const {
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;
   st.kv_blocks_peak = peak_blocks_;
+  st.kv_bytes_used = used_bytes();
+  st.kv_bytes_peak = peak_bytes_;
   st.kv_usage = kv_.usage_fraction();
   const auto prefix = kv_.prefix_cache_counters();
   st.prefix_queried_tokens = prefix.queried_tokens;

@@ -43,6 +43,10 @@ struct SchedulerStats {
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
   int32_t kv_blocks_peak = 0;
+  // Bytes of the blocks in use, each group's at its own bytes per block (groups of different
+  // layer counts differ), now and at the peak after any step.
+  int64_t kv_bytes_used = 0;
+  int64_t kv_bytes_peak = 0;
   double kv_usage = 0.0;
   int64_t prefix_queried_tokens = 0;
   int64_t prefix_hit_tokens = 0;
@@ -56,9 +60,6 @@ class Scheduler {
  public:
   // Throws std::invalid_argument for an invalid config. Runs on model.make_runner's runner.
   Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config);
-  // Runs on a runner of `make_runner` instead: an evaluation drives other attention backends of
-  // the same model through the same serving path.
-  Scheduler(runtime::LoadedModel& model, const SchedulerConfig& config, const model::ModelRunnerFactory& make_runner);
 
   // Queues a request; events go to `sink`. Refuses invalid requests and, past max_waiting,
   // answers busy. Never throws for bad input.
@@ -112,8 +113,11 @@ class Scheduler {
   void erase_finished();
   // Blocks of every cache group together.
   kvcache::GroupUsage total_usage() const;
-  // The sequence's block table in each cache group, for the forward.
+  int64_t used_bytes() const;  // blocks (slots) in use at each group's own size
+  // The sequence's block table in each cache group (empty for a recurrent_state group), and its
+  // slot in the recurrent_state group (-1 without one), for the forward.
   std::vector<std::span<const int32_t>> block_tables(kvcache::SeqId seq) const;
+  int32_t state_slot(kvcache::SeqId seq) const;
   // Running (or, with queued, waiting and preempted) sequences in the order they are served:
   // priority, then arrival, then index.
   std::vector<Sequence*> ordered(bool queued) const;
@@ -127,6 +131,7 @@ class Scheduler {
   kvcache::SeqId next_sequence_id_ = 1;
   uint64_t next_arrival_ = 0;
   int32_t peak_blocks_ = 0;
+  int64_t peak_bytes_ = 0;
   int64_t preemptions_ = 0;
   int64_t prompt_tokens_ = 0;
   int64_t generated_tokens_ = 0;

@@ -1,7 +1,7 @@
 // The attention backends a layout may name, each with what it declares (DESIGN.md §2): its cache
 // kinds, its bytes, the serving features it works with, the devices it runs on, and how it turns
-// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window` and `evict`.
-// Not yet (and so not registered): `block_topk`, `linear`.
+// a layout rule's parameters into layer plans. Implemented: `full`, `sink_window`, `block_topk`,
+// `linear` and `evict`.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +41,14 @@ struct BackendInfo {
   std::vector<std::string_view> parameters;     // the keys a rule may give besides "backend"
   FeatureSupport supports;
   bool runs_on_cuda = false;  // every backend runs on the CPU
+  // Runs exactly the layers trained as linear attention (their weights have no softmax
+  // attention), where every other backend runs exactly the others.
+  bool runs_linear_layers = false;
   // Cache bytes of one token in one layer (KV kinds) or of one sequence (state kinds).
   int64_t (*bytes_per_token)(const model::ModelConfig& config);
+  // Cache bytes of one block in one layer besides its tokens' (KV kinds; block_topk's key
+  // bounds), whatever the block size; none when null.
+  int64_t (*bytes_per_page)(const model::ModelConfig& config, const LayerPlan& plan) = nullptr;
   // The plan of each of the rule's layers, in the order of context.layers; parameters are
   // already checked against `parameters`. Throws LayoutError naming the layer and the reason.
   std::vector<LayerPlan> (*resolve)(const nlohmann::json& params, const RuleContext& context);
@@ -54,7 +60,11 @@ int64_t fp16_kv_bytes_per_token(const model::ModelConfig& config);
 // Every registered backend, in a fixed order.
 std::span<const BackendInfo> registered_backends();
 // The backend called `name`; LayoutError (prefixed with `where`) for an unknown one, saying
-// which names exist and, for a backend of the design not built yet, that it is not.
+// which names exist.
 const BackendInfo& find_backend(std::string_view name, const std::string& where);
+
+// `plan` on each of the rule's layers, for backends that need layers trained without a sliding
+// window: LayoutError naming a layer trained with one (plan.backend would show it keys it never saw).
+std::vector<LayerPlan> plan_on_unwindowed_layers(const LayerPlan& plan, const RuleContext& context);
 
 }  // namespace strata::attention

@@ -18,6 +18,10 @@ void check_runs_on_cuda(const AttentionPlan& plan) {
       throw LayoutError(layer + " with sinks, per-head windows or pages released outside its window, which the CUDA model "
                         "does not run yet (use --device cpu)");
     }
+    if (p.reuse_selection_of >= 0) {
+      throw LayoutError(layer + " reusing layer " + std::to_string(p.reuse_selection_of) +
+                        "'s page selection, which the CUDA model does not run yet (use --device cpu)");
+    }
   }
 }
 

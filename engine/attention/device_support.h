@@ -1,7 +1,8 @@
 // Which resolved plans a device can run. The CPU runs every registered backend; the CUDA model
 // runs backends that declare runs_on_cuda on one paged cache: every earlier key, or a layer's
-// trained sliding window as a mask (Gemma 3's own layout); not yet sinks, per-head windows or
-// window_kv groups that release pages.
+// trained sliding window as a mask (Gemma 3's own layout), and block_topk layers that score
+// their own pages; not yet sinks, per-head windows, window_kv groups that release pages or a
+// block_topk layer reusing another's selection.
 #pragma once
 
 #include "engine/attention/attention_plan.h"

@@ -30,8 +30,10 @@ EvictionPlan eviction_of(const nlohmann::json& params, const RuleContext& contex
   const std::string& where = context.where;
   EvictionPlan plan;
   plan.policy = policy_of(params, where);
-  plan.budget_tokens = tokens_or_fraction_param(params, "budget_tokens", "budget_fraction",
-                                                context.config.context_length, "evict", where);
+  const int64_t context_length = context.config.context_length;
+  plan.budget_tokens =
+      count_or_fraction_param(params, "budget_tokens", "budget_fraction", context_length, "evict", where)
+          .of(context_length);
   const int64_t budget = plan.budget_tokens;
   const bool snapkv = plan.policy == EvictPolicy::kSnapKv;
   plan.sink_tokens = static_cast<int32_t>(
@@ -61,21 +63,11 @@ EvictionPlan eviction_of(const nlohmann::json& params, const RuleContext& contex
 }
 
 std::vector<LayerPlan> resolve_evict(const nlohmann::json& params, const RuleContext& context) {
-  const EvictionPlan eviction = eviction_of(params, context);
-  std::vector<LayerPlan> plans;
-  for (const int32_t layer : context.layers) {
-    const int32_t trained = context.config.layers[static_cast<size_t>(layer)].sliding_window;
-    if (trained > 0) {
-      throw LayoutError(context.where + ": layer " + std::to_string(layer) + " was trained with a sliding window of " +
-                        std::to_string(trained) + " tokens; evict would show it keys it never saw");
-    }
-    LayerPlan plan;
-    plan.backend = "evict";
-    plan.cache_kind = kvcache::CacheKind::kEvictingKv;
-    plan.eviction = eviction;
-    plans.push_back(std::move(plan));
-  }
-  return plans;
+  LayerPlan plan;
+  plan.backend = "evict";
+  plan.cache_kind = kvcache::CacheKind::kEvictingKv;
+  plan.eviction = eviction_of(params, context);
+  return plan_on_unwindowed_layers(plan, context);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/attention/page_selection.h"
 #include "engine/attention/query_keys.h"
 #include "kvcache/cache_config.h"
 
@@ -40,6 +41,13 @@ struct LayerPlan {
   // kEvictingKv: which keys survive compaction. The keys a query reads then depend on what the
   // sequence compacted (eviction.h's compacted_keys), not on keys() below.
   std::optional<EvictionPlan> eviction;
+  // block_topk: of the keys above, each query reads only the pages page_selection.h chooses per
+  // KV head; reuse_selection_of >= 0 takes that earlier layer's choice (TidalDecode).
+  std::optional<PageBudget> page_budget;
+  int32_t reuse_selection_of = -1;
+
+  // Whether its queries score pages, so its blocks carry key bounds.
+  bool scores_pages() const { return page_budget.has_value() && reuse_selection_of < 0; }
 
   int32_t head_window(int head) const {
     return head_windows.empty() ? window_tokens : head_windows[static_cast<size_t>(head)];

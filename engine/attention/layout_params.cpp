@@ -36,16 +36,20 @@ std::optional<double> optional_fraction_param(const nlohmann::json& params, cons
   return value;
 }
 
-int32_t tokens_or_fraction_param(const nlohmann::json& params, const std::string& tokens_key,
-                                 const std::string& fraction_key, int64_t context_length, const std::string& backend,
-                                 const std::string& where) {
-  const auto tokens = optional_int_param(params, tokens_key, 1, context_length, where);
-  const auto fraction = optional_fraction_param(params, fraction_key, 0.0, 1.0, where);
-  if (tokens.has_value() == fraction.has_value()) {
-    throw LayoutError(where + ": " + backend + " needs exactly one of " + tokens_key + " and " + fraction_key);
+CountOrFraction count_or_fraction_param(const nlohmann::json& params, const std::string& count_key,
+                                        const std::string& fraction_key, int64_t max_count, const std::string& backend,
+                                        const std::string& where) {
+  CountOrFraction out{optional_int_param(params, count_key, 1, max_count, where),
+                      optional_fraction_param(params, fraction_key, 0.0, 1.0, where)};
+  if (out.count.has_value() == out.fraction.has_value()) {
+    throw LayoutError(where + ": " + backend + " needs exactly one of " + count_key + " and " + fraction_key);
   }
-  if (tokens) return static_cast<int32_t>(*tokens);
-  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * context_length))));
+  return out;
+}
+
+int32_t CountOrFraction::of(int64_t total) const {
+  if (count) return static_cast<int32_t>(*count);
+  return static_cast<int32_t>(std::max<int64_t>(1, std::llround(std::floor(*fraction * total))));
 }
 
 bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where) {

@@ -15,12 +15,18 @@ std::optional<int64_t> optional_int_param(const nlohmann::json& params, const st
 // The number at `key` in (min, max]; nullopt when absent.
 std::optional<double> optional_fraction_param(const nlohmann::json& params, const std::string& key, double min,
                                               double max, const std::string& where);
-// A token count given as exactly one of `tokens_key` (an integer in [1, context_length]) and
-// `fraction_key` (of context_length, in (0, 1], rounded down, at least 1); a LayoutError saying
-// that `backend` needs exactly one of them otherwise.
-int32_t tokens_or_fraction_param(const nlohmann::json& params, const std::string& tokens_key,
-                                 const std::string& fraction_key, int64_t context_length, const std::string& backend,
-                                 const std::string& where);
+// Exactly one of an integer at `count_key` in [1, max_count] and a number at `fraction_key` in
+// (0, 1]; LayoutError "`backend` needs exactly one of ..." otherwise.
+struct CountOrFraction {
+  std::optional<int64_t> count;
+  std::optional<double> fraction;
+
+  // The count, or the fraction of `total` rounded down (at least 1).
+  int32_t of(int64_t total) const;
+};
+CountOrFraction count_or_fraction_param(const nlohmann::json& params, const std::string& count_key,
+                                        const std::string& fraction_key, int64_t max_count, const std::string& backend,
+                                        const std::string& where);
 bool bool_param(const nlohmann::json& params, const std::string& key, bool fallback, const std::string& where);
 std::optional<std::string> optional_string_param(const nlohmann::json& params, const std::string& key,
                                                  const std::string& where);

@@ -1,11 +1,20 @@
 #include "engine/attention/plan_description.h"
 
 #include <map>
+#include <sstream>
 
 #include "engine/attention/backend_registry.h"
 
 namespace strata::attention {
 namespace {
+
+// "top 8 pages" or "0.125 of the pages", then the pages always read: block_topk's budget.
+std::string budget_text(const PageBudget& b) {
+  std::ostringstream fraction;
+  fraction << b.page_fraction;
+  return (b.top_pages > 0 ? "top " + std::to_string(b.top_pages) + " pages" : fraction.str() + " of the pages") + " (" +
+         std::to_string(b.sink_pages) + " sink, " + std::to_string(b.recent_pages) + " recent)";
+}
 
 // What one layer's line says, layer index aside.
 std::string layer_setting(const LayerAttention& layer, const AttentionPlan& plan) {
@@ -27,6 +36,8 @@ std::string layer_setting(const LayerAttention& layer, const AttentionPlan& plan
                                                     std::to_string(e->pool_kernel)
                                               : ", recent " + std::to_string(e->recent_tokens);
   }
+  if (p.page_budget) text += ", " + budget_text(*p.page_budget);
+  if (p.reuse_selection_of >= 0) text += ", pages chosen by layer " + std::to_string(p.reuse_selection_of);
   const auto& group = plan.groups[static_cast<size_t>(layer.cache_group)];
   return text + "; cache group " + std::to_string(layer.cache_group) + " (" + std::string(kvcache::to_string(group.kind)) +
          ")";
@@ -70,6 +81,16 @@ nlohmann::ordered_json describe_plan(const AttentionPlan& plan) {
         entry["eviction"]["recent_tokens"] = e->recent_tokens;
       }
     }
+    if (const auto& budget = layer.plan.page_budget) {
+      if (budget->top_pages > 0) {
+        entry["top_pages"] = budget->top_pages;
+      } else {
+        entry["page_fraction"] = budget->page_fraction;
+      }
+      entry["sink_pages"] = budget->sink_pages;
+      entry["recent_pages"] = budget->recent_pages;
+    }
+    if (layer.plan.reuse_selection_of >= 0) entry["reuse_selection_of"] = layer.plan.reuse_selection_of;
     entry["cache_group"] = layer.cache_group;
     out["layers"].push_back(std::move(entry));
   }
@@ -81,7 +102,12 @@ nlohmann::ordered_json describe_plan(const AttentionPlan& plan) {
       entry["window_tokens"] = group.window_tokens;
     }
     if (group.kind == kvcache::CacheKind::kEvictingKv) entry["token_budget"] = group.token_budget;
-    entry["bytes_per_token"] = group.bytes_per_token;
+    if (group.kind == kvcache::CacheKind::kRecurrentState) {
+      entry["bytes_per_sequence"] = group.bytes_per_sequence;
+    } else {
+      entry["bytes_per_token"] = group.bytes_per_token;
+    }
+    if (group.bytes_per_page > 0) entry["bytes_per_page"] = group.bytes_per_page;
     out["cache_groups"].push_back(std::move(entry));
   }
   return out;

@@ -16,8 +16,10 @@ namespace strata::attention {
 std::string range_text(const std::vector<int32_t>& layers);
 
 // {"layout", "description", "layers": [{"layer", "trained_as", "trained_window", "backend",
-// "rule", "sink_tokens", "window_tokens", "head_windows", "eviction", "cache_group"}, ...],
-// "cache_groups": [{"kind", "layers", "sink_tokens", "window_tokens", "token_budget", "bytes_per_token"}, ...]}.
+// "rule", "sink_tokens", "window_tokens", "head_windows", "eviction", "top_pages" | "page_fraction",
+// "sink_pages", "recent_pages", "reuse_selection_of", "cache_group"}, ...],
+// "cache_groups": [{"kind", "layers", "sink_tokens", "window_tokens", "token_budget", "bytes_per_token"
+// | "bytes_per_sequence", "bytes_per_page"}, ...]}.
 // Keys that do not apply (a window of a global layer) are left out.
 nlohmann::ordered_json describe_plan(const AttentionPlan& plan);
 

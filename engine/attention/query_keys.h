@@ -3,9 +3,16 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 namespace strata::attention {
+
+// Keys [begin, end) of one sequence; a query reads an ascending list of disjoint ones.
+struct KeyRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+};
 
 struct QueryKeys {
   int64_t sink_end = 0;      // <= window_begin
@@ -13,6 +20,7 @@ struct QueryKeys {
   int64_t end = 0;           // one past the query's own position
 
   bool contains(int64_t key) const { return key < sink_end || (key >= window_begin && key < end); }
+  std::array<KeyRange, 2> ranges() const { return {KeyRange{0, sink_end}, KeyRange{window_begin, end}}; }
 };
 
 // A query at `pos` that reads the first `sinks` keys and the last `window` (0 = all) keys.

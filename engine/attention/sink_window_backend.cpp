@@ -14,8 +14,10 @@ constexpr int64_t kDefaultSinkTokens = 4;
 std::vector<LayerPlan> resolve_sink_window(const nlohmann::json& params, const RuleContext& context) {
   const auto& config = context.config;
   const auto sinks = optional_int_param(params, "sink_tokens", 0, config.context_length, context.where);
-  const int32_t window = tokens_or_fraction_param(params, "window_tokens", "window_fraction", config.context_length,
-                                                  "sink_window", context.where);
+  const int32_t window =
+      count_or_fraction_param(params, "window_tokens", "window_fraction", config.context_length, "sink_window",
+                              context.where)
+          .of(config.context_length);
   std::optional<HeadWindowPlan> head_plan;
   if (const auto file = optional_string_param(params, "head_windows", context.where)) {
     head_plan = HeadWindowPlan::load(context.base_dir / *file);

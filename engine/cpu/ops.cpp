@@ -138,15 +138,17 @@ void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
 
 }  // namespace
 
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, const attention::QueryKeys& keys,
-                         int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out) {
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v,
+                         std::span<const attention::KeyRange> keys, int head, int n_heads, int n_kv_heads,
+                         int head_dim, float scale, float* scores, float* out) {
   const int kv_head = head / (n_heads / n_kv_heads);
   const int64_t head_offset = static_cast<int64_t>(kv_head) * head_dim;
   const float* qh = q + static_cast<int64_t>(head) * head_dim;
-  // Every read key in ascending order: the sinks, then the window.
+  // Every read key in ascending order.
   const auto for_each_key = [&](auto&& visit) {
-    for (int64_t t = 0; t < keys.sink_end; ++t) visit(t);
-    for (int64_t t = keys.window_begin; t < keys.end; ++t) visit(t);
+    for (const attention::KeyRange& range : keys) {
+      for (int64_t t = range.begin; t < range.end; ++t) visit(t);
+    }
   };
 
   float q_rounded[kMaxHeadDim];
@@ -163,16 +165,18 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   // Softmax: exponentials summed per block of 16 lanes, blocks holding a read key accumulated
   // in double.
   double sum = 0.0;
-  for (int64_t t0 = 0; t0 < keys.end; t0 += kLanes) {
-    if (t0 >= keys.sink_end && t0 + kLanes <= keys.window_begin) continue;
-    float lane[kLanes] = {};
-    for (int64_t t = t0; t < std::min<int64_t>(keys.end, t0 + kLanes); ++t) {
-      if (!keys.contains(t)) continue;
-      scores[t] = std::exp(scores[t] - max_score);
-      lane[t - t0] = scores[t];
+  float lane[kLanes] = {};
+  int64_t block = -1;  // the block of 16 keys whose exponentials `lane` holds
+  for_each_key([&](int64_t t) {
+    if (t / kLanes != block) {
+      if (block >= 0) sum += fold_lanes(lane);
+      std::fill(lane, lane + kLanes, 0.0f);
+      block = t / kLanes;
     }
-    sum += fold_lanes(lane);
-  }
+    scores[t] = std::exp(scores[t] - max_score);
+    lane[t % kLanes] = scores[t];
+  });
+  if (block >= 0) sum += fold_lanes(lane);
   const float inv_sum = static_cast<float>(1.0 / sum);
   // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
   float lanes[kLanes][kMaxHeadDim];

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "engine/attention/query_keys.h"
 
@@ -42,15 +43,18 @@ struct PagedKvView {
   }
 };
 
-// Grouped-query attention of one query head against the sequence's keys that `keys` names
-// (every earlier key, a sliding window, or sinks + a window). Keys outside it are never read:
-// their blocks may have left the cache.
+// Grouped-query attention of one query head against the sequence's keys that `keys` names:
+// ascending, disjoint ranges (every earlier key, a sliding window, sinks + a window as
+// QueryKeys::ranges(), or block_topk's pages). Keys outside them are never read: their blocks
+// may have left the cache.
 // q: [n_heads x head_dim] float (head_dim <= kMaxHeadDim); out like q (only this head written);
-// scores: keys.end floats; on return each read key's entry holds its softmax weight (what
-// `evict` layers score keys by). q and the softmax weights are rounded to fp16 before their
-// products, as llama.cpp's CPU path does with an fp16 cache, so the two stay numerically close.
-// The result depends only on the sequence, never on the block layout or the batch.
-void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v, const attention::QueryKeys& keys,
-                         int head, int n_heads, int n_kv_heads, int head_dim, float scale, float* scores, float* out);
+// scores: as many floats as the last range's end; on return each read key's entry holds its
+// softmax weight (what `evict` layers score keys by). q and the softmax weights are rounded to
+// fp16 before their products, as llama.cpp's CPU path does with an fp16 cache, so the two stay
+// numerically close. The result depends only on the sequence and the keys read, never on the
+// block layout, the batch or how the keys are split into ranges.
+void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v,
+                         std::span<const attention::KeyRange> keys, int head, int n_heads, int n_kv_heads,
+                         int head_dim, float scale, float* scores, float* out);
 
 }  // namespace strata::cpu

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/kernels/elementwise.cuh"
 #include "engine/cuda/kernels/fill.cuh"
+#include "engine/cuda/kernels/page_selection.cuh"
 #include "engine/cuda/kernels/paged_attention.cuh"
 #include "engine/cuda/kernels/prefill_attention.cuh"
 #include "engine/cuda/kernels/rms_norm.cuh"
@@ -33,21 +35,33 @@ void launched(const char* what) { check(cudaGetLastError(), what); }
 
 int grid_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535)); }
 
-template <int kHeadDim>
-void launch_attention(const kernels::PagedAttentionArgs& args, const PagedAttentionShape& s, int splits, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens), static_cast<unsigned>(splits));
-  const int threads = 32 * kernels::kAttentionWarps;
-  const int group = s.n_heads / s.n_kv_heads;
+template <int kValue>
+using Constant = std::integral_constant<int, kValue>;
+
+// launch(Constant<kHeadDim>{}) for the head dims the attention kernels are built for.
+template <typename Launch>
+void with_head_dim(int head_dim, const char* what, Launch&& launch) {
+  switch (head_dim) {
+    case 64: launch(Constant<64>{}); break;
+    case 128: launch(Constant<128>{}); break;
+    case 256: launch(Constant<256>{}); break;
+    default: throw std::invalid_argument(std::string(what) + ": unsupported head_dim " + std::to_string(head_dim));
+  }
+}
+
+// launch(Constant<kGroup>{}): the smallest instance serving `group` query heads per KV head.
+template <typename Launch>
+void with_group(int group, const char* what, Launch&& launch) {
   if (group == 1) {
-    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 1>, grid, threads, 0, stream, args);
+    launch(Constant<1>{});
   } else if (group == 2) {
-    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 2>, grid, threads, 0, stream, args);
+    launch(Constant<2>{});
   } else if (group <= 4) {
-    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 4>, grid, threads, 0, stream, args);
+    launch(Constant<4>{});
   } else if (group <= 8) {
-    kernels::launch_dependent(kernels::paged_attention<kHeadDim, 8>, grid, threads, 0, stream, args);
+    launch(Constant<8>{});
   } else {
-    throw std::invalid_argument("paged_attention: more than 8 query heads per KV head");
+    throw std::invalid_argument(std::string(what) + ": more than 8 query heads per KV head");
   }
 }
 
@@ -135,7 +149,7 @@ size_t paged_attention_workspace(const PagedAttentionShape& s) {
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
                      const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
-                     const PagedAttentionShape& s, cudaStream_t stream) {
+                     const PagedAttentionShape& s, cudaStream_t stream, const PageLists& pages) {
   if (s.tokens <= 0) return;
   if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("paged_attention: n_heads % n_kv_heads != 0");
   if (s.tokens > 65535) throw std::invalid_argument("paged_attention: more than 65535 query tokens");
@@ -143,25 +157,82 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
   if (splits > 1 && workspace == nullptr) throw std::invalid_argument("paged_attention: split keys need a workspace");
   float* partial_out = workspace;
   float* partial_lse = splits > 1 ? workspace + static_cast<size_t>(s.tokens) * s.n_heads * splits * s.head_dim : nullptr;
+  if (pages.lists != nullptr && s.window > 0) throw std::invalid_argument("paged_attention: page lists with a window");
   const kernels::PagedAttentionArgs args{q,           as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
                                          block_tables, token_table,           token_keys,
                                          token_list,   as<__nv_bfloat16>(out_bf16), lse,
                                          partial_out,  partial_lse,           s.q_stride,
                                          s.n_heads,    s.n_kv_heads,          s.block_size,
                                          s.table_stride, s.window,            s.sinks,
-                                         s.scale};
-  switch (s.head_dim) {
-    case 64: launch_attention<64>(args, s, splits, stream); break;
-    case 128: launch_attention<128>(args, s, splits, stream); break;
-    case 256: launch_attention<256>(args, s, splits, stream); break;
-    default: throw std::invalid_argument("paged_attention: unsupported head_dim " + std::to_string(s.head_dim));
-  }
+                                         s.scale,      pages.lists,           pages.stride,
+                                         pages.budget};
+  const dim3 grid(static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens), static_cast<unsigned>(splits));
+  with_head_dim(s.head_dim, "paged_attention", [&](auto head_dim) {
+    with_group(s.n_heads / s.n_kv_heads, "paged_attention", [&](auto group) {
+      kernels::launch_dependent(kernels::paged_attention<head_dim.value, group.value>, grid, 32 * kernels::kAttentionWarps, 0,
+                                stream, args);
+    });
+  });
   launched("paged_attention");
   if (splits > 1) {
     kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream,
                               partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
     launched("merge_splits");
   }
+}
+
+void page_bounds(const uint16_t* k_cache_fp16, const int32_t* blocks, int n_blocks, uint16_t* bounds_fp16, int n_kv_heads,
+                 int head_dim, int block_size, cudaStream_t stream) {
+  if (n_blocks <= 0) return;
+  if (head_dim % 2 != 0) throw std::invalid_argument("page_bounds: odd head_dim");
+  kernels::launch_dependent(kernels::page_bounds, n_blocks, kRowThreads, 0, stream, as<__half>(k_cache_fp16), blocks,
+                            as<__half>(bounds_fp16), n_kv_heads * head_dim, block_size);
+  launched("page_bounds");
+}
+
+int page_list_stride(const PageSelectionShape& s) {
+  return std::min(s.max_pages, attention::pages_to_read(s.budget, s.max_pages));
+}
+
+size_t page_selection_workspace(const PageSelectionShape& s) {
+  return static_cast<size_t>(s.tokens) * s.n_kv_heads * s.max_pages;
+}
+
+void select_pages(const float* q, const uint16_t* bounds_fp16, const int32_t* block_tables, const int32_t* token_table,
+                  const int32_t* token_keys, int32_t* page_lists, float* workspace, const PageSelectionShape& s,
+                  cudaStream_t stream) {
+  if (s.tokens <= 0) return;
+  if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("select_pages: n_heads % n_kv_heads != 0");
+  if (s.tokens > 65535) throw std::invalid_argument("select_pages: more than 65535 query tokens");
+  const attention::PageBudget& b = s.budget;
+  if (b.sink_pages < 0 || b.recent_pages < 1 || (b.top_pages <= 0 && !(b.page_fraction > 0.0 && b.page_fraction <= 1.0))) {
+    throw std::invalid_argument("select_pages: a budget needs recent_pages >= 1 and top_pages > 0 or page_fraction in (0, 1]");
+  }
+  // Candidate keys live in shared memory; the compaction packs two counts of up to 65535.
+  const size_t shared = static_cast<size_t>(s.max_pages) * sizeof(uint32_t);
+  int device = 0, shared_limit = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory limit");
+  if (s.max_pages > 65535 || shared + 4096 > static_cast<size_t>(shared_limit)) {
+    throw std::invalid_argument("select_pages: " + std::to_string(s.max_pages) + " pages exceed what one block selects from");
+  }
+  check(cudaFuncSetAttribute(kernels::select_pages, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+        "select_pages shared memory");
+  const kernels::PageSelectionArgs args{q,         as<__half>(bounds_fp16), block_tables,      token_table, token_keys,
+                                        workspace, page_lists,              s.q_stride,        s.n_heads,   s.n_kv_heads,
+                                        s.block_size, s.table_stride,      s.max_pages,       page_list_stride(s), b};
+  const dim3 score_grid(static_cast<unsigned>((s.max_pages + kernels::kScorePages - 1) / kernels::kScorePages),
+                        static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens));
+  with_head_dim(s.head_dim, "select_pages", [&](auto head_dim) {
+    with_group(s.n_heads / s.n_kv_heads, "select_pages", [&](auto group) {
+      kernels::launch_dependent(kernels::page_scores<head_dim.value, group.value>, score_grid, 32 * kernels::kScoreWarps, 0,
+                                stream, args);
+    });
+  });
+  launched("page_scores");
+  kernels::launch_dependent(kernels::select_pages, dim3(static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens)),
+                            kernels::kSelectThreads, shared, stream, args);
+  launched("select_pages");
 }
 
 void sample_rows(const float* logits, int vocab, const SampleRowArgs* rows, int n_rows,
@@ -192,12 +263,8 @@ void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint1
                                            lse,        s.q_stride,              s.n_heads,
                                            s.n_kv_heads, s.block_size,          s.table_stride,
                                            s.window,   s.sinks,                 s.scale};
-  switch (s.head_dim) {
-    case 64: launch_prefill<64>(args, n_tiles, s.n_heads, stream); break;
-    case 128: launch_prefill<128>(args, n_tiles, s.n_heads, stream); break;
-    case 256: launch_prefill<256>(args, n_tiles, s.n_heads, stream); break;
-    default: throw std::invalid_argument("prefill_attention: unsupported head_dim " + std::to_string(s.head_dim));
-  }
+  with_head_dim(s.head_dim, "prefill_attention",
+                [&](auto head_dim) { launch_prefill<head_dim.value>(args, n_tiles, s.n_heads, stream); });
   launched("prefill_attention");
 }
 

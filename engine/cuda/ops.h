@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "engine/attention/page_selection.h"
 #include "engine/cuda/prefill_tile.h"
 #include "engine/cuda/sample_args.h"
 
@@ -57,22 +58,57 @@ struct PagedAttentionShape {
   int window = 0;    // a query at position p sees keys (p - window, p]; 0 = all earlier keys
   int sinks = 0;     // with a window: the first `sinks` keys stay visible too (StreamingLLM)
 };
+// block_topk's selection for paged_attention: each (token, KV head) reads only the pages of its
+// list (select_pages' output; no window with it).
+struct PageLists {
+  const int32_t* lists = nullptr;  // [tokens x n_kv_heads x stride]
+  int stride = 0;
+  attention::PageBudget budget;
+};
 // Key splits the grid has for rows of up to max_keys keys (128 keys a split, at most 32).
 int attention_splits(int max_keys);
 // Floats of workspace paged_attention needs for `shape` (0 with one split).
 size_t paged_attention_workspace(const PagedAttentionShape& shape);
 // Causal attention of each query token (token_list[i], or i without a list) over its first
-// token_keys[t] cached keys, through block table row token_table[t]: split-KV on CUDA cores, for
-// decode tokens. head_dim 64, 128 or 256; up to 8 query heads per KV head; lse may be null.
+// token_keys[t] cached keys (or the pages of its lists), through block table row token_table[t]:
+// split-KV on CUDA cores, for decode tokens. head_dim 64, 128 or 256; up to 8 query heads per KV
+// head; lse may be null. With page lists, shape.max_keys bounds the keys read (block_size times
+// the lists' stride at most).
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
                      const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
-                     const PagedAttentionShape& shape, cudaStream_t stream);
+                     const PagedAttentionShape& shape, cudaStream_t stream, const PageLists& pages = {});
 // The same attention for the query tokens of prefill tiles, on tensor cores (shape.tokens and
 // max_keys unused). head_dim 64, 128 or 256.
 void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                        const int32_t* block_tables, const PrefillTile* tiles, int n_tiles, uint16_t* out_bf16, float* lse,
                        const PagedAttentionShape& shape, cudaStream_t stream);
+
+// block_topk (engine/attention/page_selection.h). A layer's page bounds hold, per cache block,
+// the elementwise min then max of its keys: 2 x n_kv_heads x head_dim fp16.
+// Computes the bounds of the n_blocks cache blocks listed in `blocks` (those a step completes)
+// from the layer's K cache: after the step's KV write, before its attention.
+void page_bounds(const uint16_t* k_cache_fp16, const int32_t* blocks, int n_blocks, uint16_t* bounds_fp16, int n_kv_heads,
+                 int head_dim, int block_size, cudaStream_t stream);
+
+struct PageSelectionShape {
+  int tokens;  // query tokens 0..tokens-1
+  int n_heads, n_kv_heads, head_dim, block_size;
+  int q_stride, table_stride;
+  int max_pages;  // at least the pages any token sees
+  attention::PageBudget budget;
+};
+// Entries of one page list: the most pages a token of up to max_pages reads.
+int page_list_stride(const PageSelectionShape& shape);
+// Floats of workspace select_pages needs (one score per candidate page).
+size_t page_selection_workspace(const PageSelectionShape& shape);
+// The pages each (token, KV head) reads, ascending, into page_lists ([tokens x n_kv_heads x
+// page_list_stride]): every page when it sees at most K, else the sink and recent pages and the
+// best-scoring candidates by the query q (as paged_attention takes it). Up to 8 query heads per
+// KV head, head_dim 64, 128 or 256.
+void select_pages(const float* q, const uint16_t* bounds_fp16, const int32_t* block_tables, const int32_t* token_table,
+                  const int32_t* token_keys, int32_t* page_lists, float* workspace, const PageSelectionShape& shape,
+                  cudaStream_t stream);
 
 // One token per row (engine/sampling/sample_row.h's definition) from rows of `logits`
 // ([any x vocab]); work: n_rows x vocab floats of scratch, or null when no row adjusts a token.

@@ -1,8 +1,10 @@
-// The CPU forward of decoder-only transformers: the Llama family (SmolLM2, Llama 2/3, Mistral)
-// and Gemma 3, one block whose variations are ModelConfig's features and per-layer specs.
+// The CPU forward of decoder-only transformers: the Llama family (SmolLM2, Llama 2/3, Mistral),
+// Gemma 3 and Qwen3-Next's hybrid of gated delta-rule and full attention layers, one block whose
+// variations are ModelConfig's features and per-layer specs.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -11,9 +13,10 @@
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/thread_pool.h"
 #include "engine/gguf/gguf_file.h"
-#include "engine/model/forward_batch.h"
-#include "engine/model/model_config.h"
 #include "engine/model/cpu_kv_cache.h"
+#include "engine/model/forward_batch.h"
+#include "engine/model/gated_delta_net_layer.h"
+#include "engine/model/model_config.h"
 
 namespace strata::model {
 
@@ -29,13 +32,14 @@ class DecoderModel {
   int n_threads() const { return pool_.size(); }
 
   // Runs every sequence's tokens at positions start_pos onward, writes their K/V into the
-  // cache through the sequence's block tables (one per cache group of the attention plan), and
-  // returns the wanted logits, sequence by sequence in batch order ([rows x vocab]). Each layer
-  // reads the keys its plan names. Each sequence's results are the same whatever else is in the
-  // batch. Throws std::invalid_argument for an out-of-vocabulary id, an empty sequence or block
-  // tables that lack a block the step writes or reads. Evicting groups compact where the step
-  // takes them over budget; kv.compacted() then names the blocks to release before the
-  // sequence's next step.
+  // cache through the sequence's block tables (one per cache group of the attention plan) and
+  // the state of linear layers into its state slot, and returns the wanted logits, sequence by
+  // sequence in batch order ([rows x vocab]). Each layer reads the keys its plan names. Each
+  // sequence's results are the same whatever else is in the batch. Throws
+  // std::invalid_argument for an out-of-vocabulary id, an empty sequence, block tables that lack
+  // a block the step writes or reads, or state slots missing, shared or out of range. Evicting
+  // groups compact where the step takes them over budget; kv.compacted() then names the blocks
+  // to release before the sequence's next step.
   std::vector<float> forward(const ForwardBatch& batch, CpuKvCache& kv);
 
  private:
@@ -43,11 +47,16 @@ class DecoderModel {
     std::vector<float> attn_norm, ffn_norm;
     std::vector<float> q_norm, k_norm;                 // features.qk_norm only
     std::vector<float> post_attn_norm, post_ffn_norm;  // features.post_norms only
-    cpu::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    cpu::WeightMatrix wq, wk, wv, wo;                  // softmax attention layers
+    std::optional<GatedDeltaNetLayer> linear;          // layers trained as linear attention
+    cpu::WeightMatrix w_gate, w_up, w_down;
   };
 
   // Compacts each evicting group of the batch's sequences that the step took over budget.
   void compact_evicting_groups(const ForwardBatch& batch, CpuKvCache& kv) const;
+  // The FFN block: x += ffn(norm(x)), through the scratch rows h, gate, up and out.
+  void add_ffn(const Layer& l, std::vector<float>& x, std::vector<float>& h, std::vector<float>& gate,
+               std::vector<float>& up, std::vector<float>& out);
   // residual += out, out first RMS-normalized with post_norm when the architecture has one.
   void add_block_output(std::vector<float>& out, const std::vector<float>& post_norm,
                         std::vector<float>& residual) const;

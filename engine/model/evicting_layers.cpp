@@ -1,6 +1,7 @@
 #include "engine/model/evicting_layers.h"
 
 #include <algorithm>
+#include <array>
 
 #include "engine/attention/eviction.h"
 #include "engine/cpu/ops.h"
@@ -34,17 +35,17 @@ void evicting_attention(const ForwardBatch& batch, const FlatBatch& flat, size_t
       const cpu::PagedKvView k = store.k_view(layer, table.data()), v = store.v_view(layer, table.data());
       for (int64_t row = first_row[si]; row < first_row[si + 1]; ++row) {
         const int32_t pos = flat.positions[static_cast<size_t>(row)];
-        const attention::QueryKeys keys = layout.keys(pos);
+        const std::array<attention::KeyRange, 2> keys = layout.keys(pos).ranges();
         const bool scores = attention::scores_query(plan, pos, s.prompt_end());
         for (int head = kv_head * heads_per_kv; head < (kv_head + 1) * heads_per_kv; ++head) {
           cpu::attention_one_query(q + row * q_dim, k, v, keys, head, config.n_heads, config.n_kv_heads,
                                    config.head_dim, score_scale, weights.data(), out + row * q_dim);
           if (!scores) continue;
-          const auto add = [&](int64_t from, int64_t to) {
-            for (int64_t t = from; t < to; ++t) store.scores_at(layer, table.data(), t)[kv_head] += weights[t];
-          };
-          add(0, keys.sink_end);
-          add(keys.window_begin, keys.end);
+          for (const attention::KeyRange& range : keys) {
+            for (int64_t t = range.begin; t < range.end; ++t) {
+              store.scores_at(layer, table.data(), t)[kv_head] += weights[t];
+            }
+          }
         }
       }
     }

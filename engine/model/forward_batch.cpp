@@ -7,7 +7,7 @@
 namespace strata::model {
 
 FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t vocab_size, int32_t block_size,
-                  size_t n_cache_groups) {
+                  std::span<const kvcache::CacheKind> group_kinds) {
   if (batch.empty()) throw std::invalid_argument("forward: empty batch");
   FlatBatch flat;
   for (size_t si = 0; si < batch.size(); ++si) {
@@ -18,11 +18,16 @@ FlatBatch flatten(const ForwardBatch& batch, int32_t context_length, int32_t voc
       throw std::invalid_argument("forward: positions up to " + std::to_string(end) + " exceed the context length " +
                                   std::to_string(context_length));
     }
-    if (s.block_tables.size() != n_cache_groups) {
+    if (s.block_tables.size() != group_kinds.size()) {
       throw std::invalid_argument("forward: " + std::to_string(s.block_tables.size()) + " block tables for " +
-                                  std::to_string(n_cache_groups) + " cache groups");
+                                  std::to_string(group_kinds.size()) + " cache groups");
     }
-    for (const auto& table : s.block_tables) {
+    for (size_t g = 0; g < group_kinds.size(); ++g) {
+      if (group_kinds[g] == kvcache::CacheKind::kRecurrentState) {
+        if (s.state_slot < 0) throw std::invalid_argument("forward: a sequence has no state slot");
+        continue;
+      }
+      const auto& table = s.block_tables[g];
       if (static_cast<int64_t>(table.size()) * block_size < end) {
         throw std::invalid_argument("forward: block table of " + std::to_string(table.size()) +
                                     " blocks cannot hold " + std::to_string(end) + " positions");

@@ -39,15 +39,34 @@ std::vector<bool> gemma3_sliding_layers(const gguf::GgufFile& f, const std::stri
   return sliding;
 }
 
+// Qwen3-Next's gated delta-rule layers, with llama.cpp's keys: every layer but each
+// full_attention_interval-th one (default 4) is linear.
+void read_gated_delta_net(const gguf::GgufFile& f, const std::string& p, ModelConfig& c) {
+  auto& s = c.gated_delta_net;
+  s.conv_kernel = positive_int(f, p + "ssm.conv_kernel", 64);
+  s.d_k = positive_int(f, p + "ssm.state_size", 1024);
+  s.n_k_heads = positive_int(f, p + "ssm.group_count", 1024);
+  s.n_v_heads = positive_int(f, p + "ssm.time_step_rank", 1024);
+  const int32_t inner = positive_int(f, p + "ssm.inner_size", 1 << 20);
+  if (inner % s.n_v_heads != 0 || s.n_v_heads % s.n_k_heads != 0) {
+    throw gguf::FormatError("'" + f.path() + "': " + p + "ssm.inner_size (" + std::to_string(inner) +
+                            ") must split into ssm.time_step_rank heads, a multiple of ssm.group_count");
+  }
+  s.d_v = inner / s.n_v_heads;
+  const int64_t interval = f.has(p + "full_attention_interval") ? positive_int(f, p + "full_attention_interval", 1024) : 4;
+  for (size_t i = 0; i < c.layers.size(); ++i) c.layers[i].linear = (i + 1) % static_cast<size_t>(interval) != 0;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
   ModelConfig c;
   c.architecture = f.get_string("general.architecture");
   const bool gemma3 = c.architecture == "gemma3";
-  if (c.architecture != "llama" && !gemma3) {
+  const bool qwen3next = c.architecture == "qwen3next";
+  if (c.architecture != "llama" && !gemma3 && !qwen3next) {
     throw gguf::FormatError("'" + f.path() + "': unknown architecture '" + c.architecture +
-                            "' (supported: llama, gemma3)");
+                            "' (supported: llama, gemma3, qwen3next)");
   }
   c.name = f.get_string("general.name", "");
   const std::string p = c.architecture + ".";
@@ -75,7 +94,8 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
                   .post_norms = true,
                   .scale_queries = true,
                   .rope_pairing = RopePairing::kHalves,
-                  .ffn_activation = FfnActivation::kGeluTanh};
+                  .ffn_activation = FfnActivation::kGeluTanh,
+                  .attention_output_gate = false};
     c.embedding_scale = std::sqrt(static_cast<float>(c.n_embd));
     // llama.cpp's rule (Gemma's query_pre_attn_scalar): n_embd / n_heads for the 27B (62 layers),
     // the head dimension otherwise.
@@ -86,6 +106,13 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
     for (size_t i = 0; i < c.layers.size(); ++i) {
       if (sliding[i]) c.layers[i] = LayerAttentionSpec{window, local_base, 1.0f};  // local layers are never scaled
     }
+  }
+
+  if (qwen3next) {
+    c.features.qk_norm = true;
+    c.features.rope_pairing = RopePairing::kHalves;
+    c.features.attention_output_gate = true;
+    read_gated_delta_net(f, p, c);
   }
 
   const auto& embd = f.tensor("token_embd.weight");

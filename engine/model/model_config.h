@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/attention/linear/gated_delta_net.h"
 #include "engine/gguf/gguf_file.h"
 
 namespace strata::model {
@@ -18,6 +19,9 @@ struct LayerAttentionSpec {
   int32_t sliding_window = 0;
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // linear RoPE scaling: 1 / rope.scaling.factor on the layers it applies to
+  // A gated delta-rule layer (Qwen3-Next's linear_attention): its weights have no softmax
+  // attention, so only the `linear` backend may run it.
+  bool linear = false;
 };
 
 // Which pairs of a head's dimensions RoPE rotates together.
@@ -41,10 +45,12 @@ struct ArchitectureFeatures {
                                // llama.cpp does it: q is then rounded to fp16 already scaled)
   RopePairing rope_pairing = RopePairing::kAdjacent;
   FfnActivation ffn_activation = FfnActivation::kSilu;
+  bool attention_output_gate = false;  // attn_q also gives, per head, a gate g: out = attention * sigmoid(g)
+                                       // (Qwen3-Next; each head's rows are its query, then its gate)
 };
 
 struct ModelConfig {
-  std::string architecture;       // general.architecture: "llama" or "gemma3"
+  std::string architecture;       // general.architecture: "llama", "gemma3" or "qwen3next"
   std::string name;               // general.name (may be empty)
   int32_t n_layers = 0;
   int32_t n_embd = 0;
@@ -61,6 +67,7 @@ struct ModelConfig {
   bool tied_embeddings = false;   // output projection reuses token_embd
   ArchitectureFeatures features;
   std::vector<LayerAttentionSpec> layers;  // one per layer
+  attention::linear::GatedDeltaNetShape gated_delta_net;  // the linear layers' shape (qwen3next)
 
   // Reads and validates the config; throws gguf::FormatError naming the key or the
   // inconsistency, and for architectures the engine does not implement.

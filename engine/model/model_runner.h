@@ -41,7 +41,7 @@ class ModelRunner {
 };
 
 // Makes a runner with KV memory for blocks_per_group[g] blocks of block_size tokens in each cache
-// group g of the model's attention plan.
+// group g of the model's attention plan (slots of a recurrent_state group).
 using ModelRunnerFactory =
     std::function<std::unique_ptr<ModelRunner>(std::span<const int32_t> blocks_per_group, int32_t block_size)>;
 

@@ -20,7 +20,7 @@ GenerationResult generate(LoadedModel& m, const GenerationRequest& request,
   }
   const int32_t budget = std::min<int32_t>(request.max_tokens, context - static_cast<int32_t>(request.prompt.size()));
   SoloSequence sequence(m.make_runner, static_cast<int32_t>(request.prompt.size()) + budget,
-                        m.model->attention_plan().groups.size());
+                        m.model->attention_plan().group_kinds());
   sampling::Sampler sampler(request.sampling, request.prompt);
   tokenizer::IncrementalDetokenizer detok(*m.tokenizer);
 

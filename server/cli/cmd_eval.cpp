@@ -2,12 +2,14 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "eval/harness.h"
 #include "server/cli/arg_parser.h"
 #include "server/cli/commands.h"
 #include "server/cli/device_option.h"
+#include "server/cli/model_option.h"
 
 namespace strata::cli {
 namespace {
@@ -62,6 +64,7 @@ int run_eval(const Args& args) {
   p.option("--seed", "S", "seed of the passkey keys (default 0)");
   p.option("--text", "FILE", "text of the teacher-forced task and the memory prompts (default " + eval::default_text_path() + ")");
   p.option("--tasks", "LIST", "any of passkey, forced, memory (default all three)");
+  add_attention_option(p);
   add_device_option(p);
   if (!p.parse(args)) return 0;
   eval::EvalOptions options;
@@ -72,14 +75,18 @@ int run_eval(const Args& args) {
   options.text_path = p.get_string("--text", options.text_path);
   if (p.has("--tasks")) select_tasks(p.get_string("--tasks"), options);
 
-  auto m = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
-  if (auto problem = eval::check_options(m, options); !problem.empty()) throw UsageError(problem);
-  const std::string device = apply_device_option(p, m);
-  const eval::EvalTarget reference{"full", m.make_runner};
-  // The candidate: `full` itself until an attention layout (--attention FILE) makes its own
-  // runner factory here; full against itself must agree exactly.
-  const eval::EvalTarget candidate{"full", m.make_runner};
-  const auto report = eval::run_eval(m, device, reference, candidate, options);
+  // The reference is the model's own attention; the candidate the same file under --attention
+  // (without one, the reference against itself, which must agree exactly). The weights stay in
+  // the mapped file where their type allows, so the second load shares them.
+  auto full = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p));
+  if (auto problem = eval::check_options(full, options); !problem.empty()) throw UsageError(problem);
+  std::optional<runtime::LoadedModel> layout;
+  if (p.has("--attention")) layout = load_model(p);
+  const std::string device = apply_device_option(p, full);
+  if (layout) apply_device_option(p, *layout);
+  const eval::EvalTarget reference{"full", full};
+  const eval::EvalTarget candidate{layout ? p.get_string("--attention") : "full", layout ? *layout : full};
+  const auto report = eval::run_eval(device, reference, candidate, options);
   if (p.has("--json")) std::ofstream(p.get_string("--json")) << report.dump(2) << "\n";
   return 0;
 }

@@ -37,11 +37,13 @@ std::string cuda_devices() {
 
 // The layers' attention in one line: how many are global and how many slide, with their RoPE bases.
 std::string describe_attention(const model::ModelConfig& c) {
-  int global = 0, sliding = 0;
+  int global = 0, sliding = 0, linear = 0;
   float global_base = 0.0f, sliding_base = 0.0f;
   int32_t window = 0;
   for (const auto& layer : c.layers) {
-    if (layer.sliding_window == 0) {
+    if (layer.linear) {
+      ++linear;
+    } else if (layer.sliding_window == 0) {
       ++global;
       global_base = layer.rope_base;
     } else {
@@ -56,6 +58,7 @@ std::string describe_attention(const model::ModelConfig& c) {
     out += ", " + std::to_string(sliding) + " sliding-window of " + std::to_string(window) + " (rope base " +
            base(sliding_base) + ")";
   }
+  if (linear > 0) out += ", " + std::to_string(linear) + " linear (gated delta rule)";
   return out;
 }
 

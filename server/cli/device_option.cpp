@@ -40,7 +40,7 @@ std::string apply_device_option(const ArgParser& p, runtime::LoadedModel& m) {
   if (chosen_device(p) == "cuda") {
     attention::check_runs_on_cuda(m.model->attention_plan());
 #ifdef STRATA_WITH_CUDA
-    m.make_runner = cuda::cuda_runner_factory(*m.file);
+    m.make_runner = cuda::cuda_runner_factory(*m.file, m.model->attention_plan());
 #endif
     return "cuda";
   }

@@ -170,6 +170,13 @@ grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1:
     layer->set_sink_tokens(spec.plan.sink_tokens);
     layer->set_window_tokens(spec.plan.window_tokens);
     for (const int32_t w : spec.plan.head_windows) layer->add_head_windows(w);
+    if (const auto& budget = spec.plan.page_budget) {
+      layer->set_top_pages(budget->top_pages);
+      layer->set_page_fraction(budget->page_fraction);
+      layer->set_sink_pages(budget->sink_pages);
+      layer->set_recent_pages(budget->recent_pages);
+    }
+    layer->set_reuse_selection_of(spec.plan.reuse_selection_of);
     layer->set_cache_group(spec.cache_group);
     layer->set_rule(spec.rule);
   }
@@ -180,6 +187,8 @@ grpc::Status InferenceService::ModelInfo(grpc::ServerContext* context, const v1:
     info->set_sink_tokens(group.sink_tokens);
     info->set_window_tokens(group.window_tokens);
     info->set_bytes_per_token(group.bytes_per_token);
+    info->set_bytes_per_sequence(group.bytes_per_sequence);
+    info->set_bytes_per_page(group.bytes_per_page);
   }
   const auto stats = engine_.stats();
   response->set_prefix_cache(stats.prefix_cache_enabled);

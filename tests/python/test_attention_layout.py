@@ -87,6 +87,42 @@ def test_info_shows_an_evict_layout(strata_bin, default_model):
     assert "layers 0-29: trained full; evict, h2o budget 2048, 4 sinks, recent 1024; cache group 0 (evicting_kv)" in text
 
 
+def test_info_shows_the_linear_layers_of_a_hybrid_model(strata_bin):
+    model = ROOT / "tests" / "golden" / "hybrid" / "qwen3next-tiny.gguf"
+    out = run(strata_bin, "info", "--model", model)
+    assert out.returncode == 0, out.stderr
+    assert "1 global (rope base 10000), 3 linear (gated delta rule)" in out.stdout
+    assert "layers 0-2: trained linear; linear; cache group 1 (recurrent_state)" in out.stdout
+    assert "layers 3: trained full; full; cache group 0 (paged_kv)" in out.stdout
+    info = json.loads(run(strata_bin, "info", "--model", model, "--json").stdout)
+    assert info["architecture"] == "qwen3next"
+    assert [layer["trained_as"] for layer in info["attention"]["layers"]] == ["linear"] * 3 + ["full"]
+    assert info["attention"]["cache_groups"][1] == {"kind": "recurrent_state", "layers": "0-2",
+                                                     "bytes_per_sequence": 3 * 4 * (4 * 16 * 16 + 3 * 128)}
+    refused = run(strata_bin, "info", "--model", model, "--attention", LAYOUTS / "sink_window_25pct.json")
+    assert refused.returncode != 0
+    assert "layer 0 is trained as linear attention" in refused.stderr
+    # Random weights: the text is any bytes, not UTF-8.
+    generated = subprocess.run([str(strata_bin), "generate", "--model", str(model), "--prompt", "the sea",
+                                "--max-tokens", "8", "--temperature", "0", "--threads", "2"], capture_output=True,
+                               timeout=120)
+    assert generated.returncode == 0, generated.stderr
+    assert b"generated 8 tokens" in generated.stderr
+def test_info_shows_block_topk(strata_bin, default_model):
+    out = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "block_topk_8th.json", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    layers = info["attention"]["layers"]
+    assert layers[2] == {"layer": 2, "trained_as": "full", "backend": "block_topk", "rule": "2-29",
+                         "page_fraction": 0.125, "sink_pages": 1, "recent_pages": 1, "cache_group": 0}
+    # One paged group with the full layers; the 28 scoring layers' key bounds cost 768 bytes a block each.
+    assert info["attention"]["cache_groups"] == [
+        {"kind": "paged_kv", "layers": "0-29", "bytes_per_token": 30 * 768, "bytes_per_page": 28 * 768}]
+    assert info["kv_bytes_at_context"]["fraction"] == pytest.approx(1 + 28 * 48 / (30 * 768))
+    text = run(strata_bin, "info", "--model", default_model, "--attention", LAYOUTS / "block_topk_8th.json").stdout
+    assert "layers 2-29: trained full; block_topk, 0.125 of the pages (1 sink, 1 recent); cache group 0 (paged_kv)" in text
+
+
 def test_generate_runs_a_layout(strata_bin, default_model):
     out = run(strata_bin, "generate", "--model", default_model, "--prompt", "Once upon a time", "--max-tokens", "6",
               "--temperature", "0", "--threads", "2", "--attention", LAYOUTS / "sink_window_25pct.json")
@@ -98,7 +134,8 @@ def test_generate_runs_a_layout(strata_bin, default_model):
 
 
 @pytest.mark.parametrize("layout, reason", [
-    ({"layers": {"*": {"backend": "flash"}}}, "layers '*': unknown backend 'flash' (available: full, sink_window, evict)"),
+    ({"layers": {"*": {"backend": "flash"}}},
+     "layers '*': unknown backend 'flash' (available: full, sink_window, block_topk, linear, evict)"),
     ({"layers": {"0-30": {"backend": "full"}}}, "layer 30, out of bounds (the model has 30 layers: 0-29)"),
     ({"layers": {"2-29": {"backend": "evict", "policy": "h2o"}}},
      "layers '2-29': evict needs exactly one of budget_tokens and budget_fraction"),
@@ -106,12 +143,15 @@ def test_generate_runs_a_layout(strata_bin, default_model):
     ({"layers": {"*": {"backend": "sink_window", "window": 8}}}, "unknown parameter 'window' of backend 'sink_window'"),
     ({"layers": {"0-9": {"backend": "full"}, "5-9": {"backend": "sink_window", "window_tokens": 8}}},
      "layer 5 is claimed by ranges '0-9' (full) and '5-9' (sink_window)"),
+    ({"layers": {"2-29": {"backend": "block_topk", "top_pages": 4, "reuse_selection_of": 1}}},
+     "layers '2-29': layer 2 cannot reuse the page selection of layer 1, which runs full, not block_topk"),
 ])
-@pytest.mark.parametrize("command", ["info", "generate", "serve"])
+@pytest.mark.parametrize("command", ["info", "generate", "serve", "eval"])
 def test_bad_layouts_are_refused_at_start_up(strata_bin, default_model, tmp_path, layout, reason, command):
     path = tmp_path / "layout.json"
     path.write_text(json.dumps(layout))
-    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"]}[command]
+    extra = {"info": [], "generate": ["--prompt", "hi"], "serve": ["--port", "0", "--grpc-port", "0"],
+             "eval": ["--contexts", "128", "--tasks", "forced"]}[command]
     out = run(strata_bin, command, "--model", default_model, "--attention", path, *extra, timeout=60)
     assert out.returncode != 0
     assert reason in out.stderr, out.stderr

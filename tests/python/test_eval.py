@@ -48,6 +48,21 @@ def test_full_against_itself_agrees_exactly(strata_bin, default_model, tmp_path)
         assert c["reference"]["decode_step_ms_median"] > 0
 
 
+def test_a_layout_is_the_candidate(strata_bin, default_model, tmp_path):
+    layout = tmp_path / "window32.json"
+    layout.write_text(json.dumps({"layers": {"2-29": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 32}}}))
+    report_path = tmp_path / "eval.json"
+    out = run(strata_bin, "eval", "--model", default_model, "--threads", "2", "--contexts", "256",
+              "--tasks", "forced,memory", "--attention", layout, "--json", report_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(report_path.read_text())
+    assert (report["reference"], report["candidate"]) == ("full", str(layout))
+    forced = report["teacher_forced"]["contexts"][0]["all"]
+    assert 0.3 < forced["top1_agreement"] < 1.0 and forced["mean_kl"] > 0
+    memory = report["memory_speed"]["contexts"][0]
+    assert memory["candidate"]["peak_kv_bytes"] < memory["reference"]["peak_kv_bytes"] / 2
+
+
 @pytest.mark.parametrize("args, reason", [
     (["--contexts", "9000"], "context 9000 is outside [64, 8192]"),
     (["--contexts", "1k"], "invalid value '1k' for --contexts"),

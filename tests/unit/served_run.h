@@ -1,37 +1,18 @@
-// Helpers of the tests that run a model under an attention layout: layouts from JSON text, random prompts, bitwise
-// comparison of logits, and greedy serving through the scheduler with kvcache's invariants
-// checked and the blocks in use recorded after every step.
+// Greedy requests served by a Scheduler of their own, for tests that compare the served tokens
+// with other runs, and the short prompts and small cache those tests serve them with. kvcache's
+// invariants are checked after every step.
 #pragma once
 
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <random>
-#include <span>
-#include <string>
+#include <cstdint>
 #include <vector>
 
-#include "engine/attention/attention_layout.h"
 #include "engine/runtime/loaded_model.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/sequence_runs.h"
 
 namespace strata::test {
-
-// A layout from JSON text, as the file "test" in the working directory.
-inline attention::AttentionLayout layout(const std::string& json) {
-  return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
-}
-
-inline std::vector<int32_t> random_tokens(std::mt19937& rng, size_t n, int32_t vocab) {
-  std::uniform_int_distribution<int32_t> any(0, vocab - 1);
-  std::vector<int32_t> out(n);
-  for (auto& t : out) t = any(rng);
-  return out;
-}
-
-inline bool same_bits(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // Random prompts of 5, 20 and 33 tokens (seed 5).
 inline std::vector<std::vector<int32_t>> short_prompts(int32_t vocab) {
@@ -53,12 +34,13 @@ inline scheduler::SchedulerConfig small_cache_config(int32_t block_size) {
 struct ServedRun {
   std::vector<std::vector<int32_t>> tokens;  // per request
   std::vector<int32_t> blocks_used;          // after every step
+  std::vector<int32_t> used_at_end;          // blocks or slots held per cache group once all are done
   scheduler::SchedulerStats stats;
 };
 
 // Every prompt as one greedy request of max_tokens tokens (end of text ignored), served to the end.
-inline ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens,
-                       const scheduler::SchedulerConfig& config) {
+inline ServedRun serve_greedy(runtime::LoadedModel& m, const std::vector<std::vector<int32_t>>& prompts,
+                              int32_t max_tokens, const scheduler::SchedulerConfig& config) {
   scheduler::Scheduler s(m, config);
   ServedRun run;
   run.tokens.resize(prompts.size());
@@ -77,6 +59,7 @@ inline ServedRun serve(runtime::LoadedModel& m, const std::vector<std::vector<in
     s.kv_cache().check_invariants();
     run.blocks_used.push_back(s.stats().kv_blocks_used);
   }
+  for (int g = 0; g < s.kv_cache().num_groups(); ++g) run.used_at_end.push_back(s.kv_cache().usage(g).used);
   run.stats = s.stats();
   return run;
 }

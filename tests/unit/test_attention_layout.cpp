@@ -1,6 +1,7 @@
 // The per-layer attention contract: layout files resolved against a model's config (the default,
-// overrides by range, per-head windows), every refusal with the layer and the reason, the cache
-// groups and their bytes (Gemma 3's ~18% at 32k), and the device check.
+// overrides by range, per-head windows, block_topk's budgets and reuse), every refusal with the
+// layer and the reason, the cache groups and their bytes (Gemma 3's ~18% at 32k; block_topk's
+// key bounds), and the device check.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -114,8 +115,8 @@ TEST(AttentionLayout, OverlapsThatAgreeAreAccepted) {
 
 TEST(AttentionLayout, Refusals) {
   const auto c = smollm2_like();
-  expect_refused(R"({"layers": {"*": {"backend": "flash"}}})", c, {"layers '*'", "unknown backend 'flash'", "full, sink_window"});
-  expect_refused(R"({"layers": {"3": {"backend": "block_topk"}}})", c, {"'block_topk' is not implemented yet"});
+  expect_refused(R"({"layers": {"*": {"backend": "flash"}}})", c,
+                 {"layers '*'", "unknown backend 'flash'", "full, sink_window, block_topk, linear, evict"});
   expect_refused(R"({"layers": {"3": {"backend": "evict"}}})", c, {"layers '3'", "evict needs \"policy\""});
   expect_refused(R"({"layers": {"4-5": {"backend": "linear"}}})", c,
                  {"layer 4 is trained as full attention", "'linear' runs only on layers trained for it"});
@@ -196,6 +197,14 @@ TEST(AttentionLayout, LoadsTheShippedExamples) {
   EXPECT_EQ(resolve_attention(AttentionLayout::load(dir / "moa_smollm2.json"), smollm2_like()).groups.size(), 2u);
   EXPECT_EQ(resolve_attention(AttentionLayout::load(dir / "gemma3_native.json"), gemma3_like()).groups.size(), 2u);
   EXPECT_EQ(resolve_attention(AttentionLayout::load(dir / "sink_window_global_layers.json"), gemma3_like()).groups.size(), 2u);
+  const auto eighth = resolve_attention(AttentionLayout::load(dir / "block_topk_8th.json"), smollm2_like());
+  EXPECT_EQ(eighth.layers[1].plan.backend, "full");
+  EXPECT_EQ(eighth.layers[2].plan.page_budget, (PageBudget{.page_fraction = 0.125}));
+  EXPECT_EQ(eighth.groups.size(), 1u);
+  const auto tidal = resolve_attention(AttentionLayout::load(dir / "block_topk_tidal.json"), smollm2_like());
+  EXPECT_EQ(tidal.layers[14].plan.reuse_selection_of, 2);
+  EXPECT_EQ(tidal.layers[16].plan.reuse_selection_of, 15);
+  EXPECT_EQ(tidal.groups[0].bytes_per_page, 2 * 768);  // only layers 2 and 15 keep key bounds
   EXPECT_THROW(AttentionLayout::load(dir / "no_such_layout.json"), LayoutError);
 }
 
@@ -250,9 +259,94 @@ TEST(AttentionLayout, CudaRunsFullLayersOnOnePagedCache) {
   }
 }
 
+// block_topk: the budget and its defaults, reuse, its layers in the paged group with `full`'s, and
+// the key bounds in the group's bytes: 2 x 3 KV heads x 64 fp16 = 768 bytes per block and
+// scoring layer, 48 per token in blocks of 16.
+TEST(AttentionLayout, BlockTopkBudgetsReuseAndBytes) {
+  const auto plan = resolve(R"({"layers": {
+      "2-9": {"backend": "block_topk", "page_fraction": 0.125},
+      "10-15": {"backend": "block_topk", "page_fraction": 0.125, "reuse_selection_of": 2},
+      "16": {"backend": "block_topk", "top_pages": 8, "sink_pages": 0, "recent_pages": 2}}})",
+                            smollm2_like());
+  ASSERT_EQ(plan.groups.size(), 1u);
+  EXPECT_EQ(plan.layers[1].plan.backend, "full");
+  EXPECT_FALSE(plan.layers[1].plan.page_budget.has_value());
+  EXPECT_EQ(plan.layers[2].plan.backend, "block_topk");
+  EXPECT_EQ(plan.layers[2].plan.page_budget, (PageBudget{.top_pages = 0, .page_fraction = 0.125}));  // 1 sink, 1 recent
+  EXPECT_TRUE(plan.layers[2].plan.scores_pages());
+  EXPECT_EQ(plan.layers[10].plan.reuse_selection_of, 2);
+  EXPECT_FALSE(plan.layers[10].plan.scores_pages());
+  EXPECT_EQ(plan.layers[16].plan.page_budget, (PageBudget{.top_pages = 8, .sink_pages = 0, .recent_pages = 2}));
+  EXPECT_EQ(plan.layers[16].plan.keys(100, 0).end, 101);  // every earlier key is a candidate
+  EXPECT_EQ(plan.groups[0].bytes_per_token, 30 * 768);
+  EXPECT_EQ(plan.groups[0].bytes_per_page, 9 * 768);  // the 9 scoring layers 2-9 and 16
+  EXPECT_EQ(plan.cache_group_specs(16)[0].bytes_per_token, 30 * 768 + 9 * 48);
+  EXPECT_EQ(plan.cache_group_specs(1)[0].bytes_per_token, 30 * 768 + 9 * 768);
+  EXPECT_EQ(plan.resident_kv_bytes(100, 16), 7 * 16 * (30 * 768 + 9 * 48));
+  try {
+    (void)plan.cache_group_specs(5);
+    ADD_FAILURE() << "accepted";
+  } catch (const LayoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks of 5 tokens do not divide its 6912 bytes of key bounds"), std::string::npos)
+        << e.what();
+  }
+  const auto json = describe_plan(plan);
+  EXPECT_EQ(json["layers"][2]["page_fraction"], 0.125);
+  EXPECT_EQ(json["layers"][2]["sink_pages"], 1);
+  EXPECT_EQ(json["layers"][10]["reuse_selection_of"], 2);
+  EXPECT_EQ(json["layers"][16]["top_pages"], 8);
+  EXPECT_FALSE(json["layers"][16].contains("reuse_selection_of"));
+  EXPECT_EQ(json["cache_groups"][0]["bytes_per_page"], 9 * 768);
+  const auto lines = describe_plan_lines(plan);
+  EXPECT_NE(std::ranges::find(lines, "layers 2-9: trained full; block_topk, 0.125 of the pages (1 sink, 1 recent); "
+                                     "cache group 0 (paged_kv)"),
+            lines.end());
+  EXPECT_NE(std::ranges::find(lines, "layers 10-15: trained full; block_topk, 0.125 of the pages (1 sink, 1 recent), "
+                                     "pages chosen by layer 2; cache group 0 (paged_kv)"),
+            lines.end());
+  // The CUDA model runs block_topk layers that score their own pages, not yet reuse.
+  try {
+    check_runs_on_cuda(plan);
+    ADD_FAILURE() << "accepted";
+  } catch (const LayoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 10 runs block_topk reusing layer 2's page selection"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(check_runs_on_cuda(
+      resolve(R"({"layers": {"2-29": {"backend": "block_topk", "page_fraction": 0.125}}})", smollm2_like())));
+}
+
+TEST(AttentionLayout, BlockTopkRefusals) {
+  const auto c = smollm2_like();
+  const std::string rule = R"({"layers": {"2-29": {"backend": "block_topk", )";
+  expect_refused(rule + R"("sink_pages": 1}}})", c, {"layers '2-29'", "exactly one of top_pages and page_fraction"});
+  expect_refused(rule + R"("top_pages": 4, "page_fraction": 0.5}}})", c, {"exactly one of top_pages and page_fraction"});
+  expect_refused(rule + R"("top_pages": 0}}})", c, {"'top_pages' must be an integer in [1, 8192]"});
+  expect_refused(rule + R"("page_fraction": 0}}})", c, {"'page_fraction' must be a number in (0"});
+  expect_refused(rule + R"("page_fraction": 1.5}}})", c, {"'page_fraction'"});
+  expect_refused(rule + R"("top_pages": 4, "recent_pages": 0}}})", c, {"'recent_pages' must be an integer in [1,"});
+  expect_refused(rule + R"("top_pages": 4, "sink_pages": -1}}})", c, {"'sink_pages'"});
+  expect_refused(rule + R"("top_pages": 4, "reuse_selection_of": 30}}})", c, {"'reuse_selection_of'"});
+  expect_refused(rule + R"("top_pages": 4, "window_tokens": 8}}})", c, {"unknown parameter 'window_tokens'"});
+  // reuse_selection_of: an earlier, scoring block_topk layer with the same budget.
+  expect_refused(rule + R"("top_pages": 4, "reuse_selection_of": 5}}})", c,
+                 {"layers '2-29': layer 2 cannot reuse the page selection of layer 5", "must come before"});
+  expect_refused(rule + R"("top_pages": 4, "reuse_selection_of": 1}}})", c,
+                 {"layer 2 cannot reuse the page selection of layer 1, which runs full, not block_topk"});
+  expect_refused(R"({"layers": {"1": {"backend": "block_topk", "top_pages": 4},
+                                "2-29": {"backend": "block_topk", "top_pages": 5, "reuse_selection_of": 1}}})",
+                 c, {"layer 2 cannot reuse the page selection of layer 1", "differ"});
+  expect_refused(R"({"layers": {"1": {"backend": "block_topk", "top_pages": 4},
+                                "2": {"backend": "block_topk", "top_pages": 4, "reuse_selection_of": 1},
+                                "3": {"backend": "block_topk", "top_pages": 4, "reuse_selection_of": 2}}})",
+                 c, {"layers '3': layer 3 cannot reuse the page selection of layer 2, which reuses layer 1's"});
+  expect_refused(R"({"layers": {"*": {"backend": "block_topk", "top_pages": 4}}})", gemma3_like(),
+                 {"layer 0 was trained with a sliding window of 512 tokens"});
+}
+
 TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   const auto backends = registered_backends();
-  ASSERT_EQ(backends.size(), 3u);
+  ASSERT_EQ(backends.size(), 5u);
   EXPECT_EQ(backends[0].name, "full");
   EXPECT_TRUE(backends[0].supports.prefix_cache);
   EXPECT_TRUE(backends[0].runs_on_cuda);
@@ -262,13 +356,26 @@ TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   EXPECT_TRUE(backends[1].supports.chunked_prefill);
   EXPECT_TRUE(backends[1].supports.preemption_recompute);
   EXPECT_EQ(backends[1].bytes_per_token(smollm2_like()), 768);
-  EXPECT_EQ(backends[2].name, "evict");
-  EXPECT_EQ(backends[2].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kEvictingKv});
-  EXPECT_FALSE(backends[2].supports.prefix_cache);
-  EXPECT_TRUE(backends[2].supports.chunked_prefill);
-  EXPECT_FALSE(backends[2].supports.preemption_recompute);
-  EXPECT_FALSE(backends[2].runs_on_cuda);
-  EXPECT_EQ(backends[2].bytes_per_token(smollm2_like()), 768 + 3 * 8);  // + a position and a score per KV head
+  EXPECT_EQ(backends[2].name, "block_topk");
+  EXPECT_EQ(backends[2].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kPagedKv});
+  EXPECT_TRUE(backends[2].supports.prefix_cache && backends[2].supports.chunked_prefill &&
+              backends[2].supports.preemption_recompute && backends[2].supports.cuda_graphs);
+  EXPECT_TRUE(backends[2].runs_on_cuda);
+  EXPECT_EQ(backends[2].bytes_per_token(smollm2_like()), 768);
+  EXPECT_EQ(backends[3].name, "linear");
+  EXPECT_EQ(backends[3].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kRecurrentState});
+  EXPECT_TRUE(backends[3].runs_linear_layers);
+  EXPECT_FALSE(backends[3].supports.prefix_cache);
+  EXPECT_TRUE(backends[3].supports.chunked_prefill);
+  EXPECT_TRUE(backends[3].supports.preemption_recompute);
+  EXPECT_FALSE(backends[3].runs_on_cuda);
+  EXPECT_EQ(backends[4].name, "evict");
+  EXPECT_EQ(backends[4].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kEvictingKv});
+  EXPECT_FALSE(backends[4].supports.prefix_cache);
+  EXPECT_TRUE(backends[4].supports.chunked_prefill);
+  EXPECT_FALSE(backends[4].supports.preemption_recompute);
+  EXPECT_FALSE(backends[4].runs_on_cuda);
+  EXPECT_EQ(backends[4].bytes_per_token(smollm2_like()), 768 + 3 * 8);  // + a position and a score per KV head
 }
 
 }  // namespace

@@ -830,11 +830,11 @@ TEST(CpuOpsAttention, KeysBeforeTheWindowAreMasked) {
     std::vector<float> out(q.size()), poisoned(q.size()), tail(q.size()), scores(static_cast<size_t>(n_keys));
     for (int h = 0; h < n_heads; ++h) {
       const attention::QueryKeys window{0, first_key, n_keys};
-      attention_one_query(q.data(), k.view, v.view, window, h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
+      attention_one_query(q.data(), k.view, v.view, window.ranges(), h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
                           out.data());
-      attention_one_query(q.data(), kp.view, vp.view, window, h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
+      attention_one_query(q.data(), kp.view, vp.view, window.ranges(), h, n_heads, n_kv_heads, head_dim, 0.0625f, scores.data(),
                           poisoned.data());
-      attention_one_query(q.data(), kt.view, vt.view, attention::QueryKeys{0, 0, n_keys - first_key}, h, n_heads,
+      attention_one_query(q.data(), kt.view, vt.view, attention::QueryKeys{0, 0, n_keys - first_key}.ranges(), h, n_heads,
                           n_kv_heads, head_dim, 0.0625f, scores.data(), tail.data());
     }
     EXPECT_EQ(0, std::memcmp(out.data(), poisoned.data(), out.size() * sizeof(float)));
@@ -868,8 +868,8 @@ TEST(CpuOpsAttention, SinksAndWindowEqualADoubleSoftmaxOverTheReadKeys) {
     PagedKv kp(k_poisoned, n_keys, token_stride, 16, rng), vp(v_poisoned, n_keys, token_stride, 16, rng);
     std::vector<float> out(q.size()), poisoned(q.size()), scores(static_cast<size_t>(n_keys));
     for (int h = 0; h < n_heads; ++h) {
-      attention_one_query(q.data(), k.view, v.view, keys, h, n_heads, n_kv_heads, head_dim, scale, scores.data(), out.data());
-      attention_one_query(q.data(), kp.view, vp.view, keys, h, n_heads, n_kv_heads, head_dim, scale, scores.data(),
+      attention_one_query(q.data(), k.view, v.view, keys.ranges(), h, n_heads, n_kv_heads, head_dim, scale, scores.data(), out.data());
+      attention_one_query(q.data(), kp.view, vp.view, keys.ranges(), h, n_heads, n_kv_heads, head_dim, scale, scores.data(),
                           poisoned.data());
     }
     EXPECT_EQ(0, std::memcmp(out.data(), poisoned.data(), out.size() * sizeof(float)));
@@ -989,7 +989,7 @@ TEST(CpuOpsAttention, GroupedQueryAttentionMatchesDoubleSoftmax) {
           std::vector<float> scores(static_cast<size_t>(n_keys));
           for (int h = 0; h < n_heads; ++h) {
             std::vector<float> before = out;
-            attention_one_query(q.data(), k.view, v.view, attention::QueryKeys{0, 0, n_keys}, h, n_heads, n_kv_heads,
+            attention_one_query(q.data(), k.view, v.view, attention::QueryKeys{0, 0, n_keys}.ranges(), h, n_heads, n_kv_heads,
                                 head_dim, scale, scores.data(), out.data());
             // Only head h's slice is written.
             for (size_t i = 0; i < out.size(); ++i) {

@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/attention/attention_layout.h"
 #include "engine/common/half.h"
 #include "engine/cuda/device.h"
 #include "engine/cuda/model/cuda_llama_model.h"
@@ -187,7 +189,7 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
 // values are bf16 numbers, so the CPU forward (F32 weights) and the GPU forward (bf16 weights)
 // hold the same weights. They still round differently (the GPU feeds bf16 activations to its
 // GEMMs), so greedy runs can part where two logits nearly tie.
-std::string tiny_model_file(const std::string& arch, uint32_t seed) {
+std::string tiny_model_file(const std::string& arch, uint32_t seed, uint32_t context_length = 256) {
   const bool gemma = arch == "gemma3";
   const uint64_t d = 128, ff = 256, vocab = 512, head_dim = 64, kv = 64, layers = gemma ? 6 : 2;
   std::mt19937 rng(seed);
@@ -226,7 +228,7 @@ std::string tiny_model_file(const std::string& arch, uint32_t seed) {
       .kv_u32(arch + ".feed_forward_length", ff)
       .kv_u32(arch + ".attention.head_count", 2)
       .kv_u32(arch + ".attention.head_count_kv", 1)
-      .kv_u32(arch + ".context_length", 256)
+      .kv_u32(arch + ".context_length", context_length)
       .kv_str("general.name", "tiny random " + arch);
   if (gemma) b.kv_u32(arch + ".attention.key_length", head_dim).kv_u32(arch + ".attention.sliding_window", 16);
   uint64_t offset = 0;
@@ -245,7 +247,7 @@ std::string tiny_model_file(const std::string& arch, uint32_t seed) {
     b.floats(values);
     b.align();
   }
-  return b.write("tiny_" + arch + "_" + std::to_string(seed));
+  return b.write("tiny_" + arch + "_" + std::to_string(seed) + "_" + std::to_string(context_length));
 }
 
 // Greedy generation on the GPU (tensor-core prefill, graph decode steps, picks on the GPU) is the
@@ -309,43 +311,159 @@ TEST_P(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomModels) {
 
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaGreedy, ::testing::Values("llama", "gemma3"));
 
-// The scheduler on the GPU runner: chunked, batched requests get the tokens each gets alone.
-TEST_F(CudaLlama, SchedulerOnTheGpuMatchesAlone) {
-  auto m = runtime::LoadedModel::load(test::default_model_path(), 2);
-  m.make_runner = cuda_runner_factory(*m.file);
+// Four greedy requests of prompt_length + i * length_step tokens through the scheduler on m's
+// runner, chunked (max_batched tokens a step) and batched, against each alone on a runner of its
+// own; returns how many got the same tokens (each difference is a test failure).
+int scheduler_requests_equal_alone(runtime::LoadedModel& m, int prompt_length, int length_step, int n_new,
+                                   int32_t max_batched) {
   scheduler::SchedulerConfig config;
-  config.max_num_batched_tokens = 24;  // chunked prefill beside decodes
+  config.max_num_batched_tokens = max_batched;
   config.num_kv_blocks = 64;
   scheduler::Scheduler s(m, config);
-  std::vector<std::vector<int32_t>> prompts, expected;
+  std::vector<std::vector<int32_t>> expected;
   std::map<uint64_t, size_t> index;
   std::vector<std::vector<int32_t>> got(4);
   for (int i = 0; i < 4; ++i) {
-    std::vector<int32_t> prompt(static_cast<size_t>(5 + 11 * i));
+    std::vector<int32_t> prompt(static_cast<size_t>(prompt_length + length_step * i));
     std::iota(prompt.begin(), prompt.end(), 300 + 50 * i);
-    // Alone, on a GPU runner of its own: greedy, 12 tokens.
-    runtime::SoloSequence alone(m.make_runner, static_cast<int32_t>(prompt.size()) + 12);
+    runtime::SoloSequence alone(m.make_runner, static_cast<int32_t>(prompt.size()) + n_new);
     auto logits = alone.feed(prompt);
     std::vector<int32_t> tokens;
-    for (int t = 0; t < 12; ++t) {
+    for (int t = 0; t < n_new; ++t) {
       tokens.push_back(argmax(logits.data(), logits.size()));
-      if (t + 1 < 12) logits = alone.feed(std::span<const int32_t>(&tokens.back(), 1));
+      if (t + 1 < n_new) logits = alone.feed(std::span<const int32_t>(&tokens.back(), 1));
     }
     expected.push_back(tokens);
     scheduler::GenerationParams p;
     p.sampling.temperature = 0.0f;
-    p.max_tokens = 12;
+    p.max_tokens = n_new;
     p.ignore_eos = true;
     auto r = s.submit({prompt, p}, [&got, &index](const scheduler::SequenceEvent& e) {
       auto& out = got[index.at(e.request_id)];
       out.insert(out.end(), e.tokens.begin(), e.tokens.end());
     });
-    ASSERT_EQ(r.status, scheduler::SubmitStatus::kAccepted) << r.reason;
+    EXPECT_EQ(r.status, scheduler::SubmitStatus::kAccepted) << r.reason;
     index[r.request_id] = static_cast<size_t>(i);
   }
   while (s.has_work()) s.step();
-  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i], expected[i]) << "request " << i;
+  int equal = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i], expected[i]) << "request " << i;
+    equal += got[i] == expected[i];
+  }
   EXPECT_EQ(s.stats().kv_blocks_used, 0);
+  return equal;
+}
+
+// The scheduler on the GPU runner: chunked, batched requests get the tokens each gets alone.
+TEST_F(CudaLlama, SchedulerOnTheGpuMatchesAlone) {
+  auto m = runtime::LoadedModel::load(test::default_model_path(), 2);
+  m.make_runner = cuda_runner_factory(*m.file);
+  scheduler_requests_equal_alone(m, 5, 11, 12, 24);
+}
+
+// block_topk layers on the GPU against the CPU forward under the same layout, teacher-forced along
+// a sequence long enough that every query past its third page reads a selection: the first half
+// as one prefill (each prompt token selects its own pages), the rest as decode steps (graphs).
+// The two sides round q differently, so a page whose score nearly ties may be chosen on one side
+// only: compared by argmax agreement.
+struct BlockTopkCase {
+  std::string name;
+  std::function<std::string()> model_path;
+  std::string layout_json;  // inline layout, or empty: configs/attention/block_topk_8th.json
+  std::function<std::vector<int32_t>(const gguf::GgufFile&)> tokens;
+};
+
+// The llama.cpp parity prompts of SmolLM2 and their greedy continuations, repeated to 640 tokens.
+std::vector<int32_t> parity_text(const gguf::GgufFile&) {
+  std::ifstream in(test::source_path("tests/golden/parity/smollm2-135m-instruct-q4_1.json"));
+  const auto fixture = nlohmann::json::parse(in);
+  std::vector<int32_t> tokens;
+  while (tokens.size() < 640) {
+    for (const auto& c : fixture["cases"]) {
+      for (const char* key : {"prompt_ids", "greedy"}) {
+        const auto part = c[key].get<std::vector<int32_t>>();
+        tokens.insert(tokens.end(), part.begin(), part.end());
+      }
+    }
+  }
+  tokens.resize(640);
+  return tokens;
+}
+
+std::vector<int32_t> random_tokens(const gguf::GgufFile& file) {
+  std::mt19937 rng(7);
+  std::vector<int32_t> tokens(640);
+  const auto vocab = static_cast<uint32_t>(model::ModelConfig::from_gguf(file).vocab_size);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % vocab);
+  return tokens;
+}
+
+attention::AttentionLayout layout_of(const BlockTopkCase& c) {
+  if (c.layout_json.empty()) return attention::AttentionLayout::load(test::source_path("configs/attention/block_topk_8th.json"));
+  return attention::AttentionLayout::from_json(nlohmann::json::parse(c.layout_json), "test layout", ".");
+}
+
+class CudaBlockTopk : public ::testing::TestWithParam<BlockTopkCase> {};
+
+TEST_P(CudaBlockTopk, TeacherForcedLogitsAgreeWithTheCpu) {
+  auto query = query_devices();
+  if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
+  const auto& param = GetParam();
+  const std::string path = param.model_path();
+  if (!std::ifstream(path)) GTEST_SKIP() << "no model file " << path;
+  const auto file = gguf::GgufFile::open(path);
+  model::DecoderModel cpu_model(*file, 2, layout_of(param));
+  CudaLlamaModel gpu(cpu_model.config(), *gguf_weight_source(*file), 48, 16, layer_page_budgets(cpu_model.attention_plan()));
+  const std::vector<int32_t> tokens = param.tokens(*file);
+  const size_t vocab = static_cast<size_t>(gpu.config().vocab_size), half = tokens.size() / 2;
+  std::vector<int32_t> table(48);
+  std::iota(table.rbegin(), table.rend(), 0);  // blocks in descending order: tables are honoured
+  runtime::SoloSequence alone(model::cpu_runner_factory(cpu_model), static_cast<int32_t>(tokens.size()));
+  const auto cpu_logits = alone.feed(tokens, model::LogitsWanted::kAll);
+  std::span<const int32_t> all(tokens);
+  auto gpu_logits = gpu.forward({{all.first(half), 0, {table}, model::LogitsWanted::kAll}});
+  for (size_t pos = half; pos < tokens.size(); ++pos) {
+    const auto row = gpu.forward({{all.subspan(pos, 1), static_cast<int32_t>(pos), {table}, model::LogitsWanted::kLast}});
+    gpu_logits.insert(gpu_logits.end(), row.begin(), row.end());
+  }
+  ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
+  EXPECT_GE(gpu.captured_graphs(), 1u);
+  int positions = 0, agree = 0;
+  double max_diff = 0.0, sum_diff = 0.0;
+  for (size_t row = 48; row < tokens.size(); ++row) {  // past the first 3 pages: selections
+    const float* g = gpu_logits.data() + row * vocab;
+    const float* p = cpu_logits.data() + row * vocab;
+    for (size_t i = 0; i < vocab; ++i) ASSERT_TRUE(std::isfinite(g[i])) << "row " << row;
+    ++positions;
+    agree += argmax(g, vocab) == argmax(p, vocab);
+    const double diff = std::fabs(g[argmax(p, vocab)] - p[argmax(p, vocab)]);
+    max_diff = std::max(max_diff, diff);
+    sum_diff += diff;
+  }
+  std::printf("[cuda] %s block_topk teacher-forced vs CPU over %d positions (prefill %zu, decode %zu): argmax agreement "
+              "%.1f%%, |diff| at the CPU's best: max %.3f, mean %.3f\n",
+              param.name.c_str(), positions, half, tokens.size() - half, 100.0 * agree / positions, max_diff,
+              sum_diff / positions);
+  EXPECT_GE(static_cast<double>(agree) / positions, 0.85);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, CudaBlockTopk,
+    ::testing::Values(BlockTopkCase{"smollm2", [] { return test::default_model_path(); }, "", parity_text},
+                      BlockTopkCase{"tiny_llama", [] { return tiny_model_file("llama", 11, 1024); },
+                                    R"({"layers": {"1": {"backend": "block_topk", "page_fraction": 0.125}}})",
+                                    random_tokens}),
+    [](const ::testing::TestParamInfo<BlockTopkCase>& case_info) { return case_info.param.name; });
+
+// The scheduler on the GPU under block_topk_8th.json: chunked, batched requests long enough to
+// select get the greedy tokens each gets alone (a token's selection is its own, whatever the batch).
+TEST_F(CudaLlama, SchedulerUnderBlockTopkMatchesAlone) {
+  auto m = runtime::LoadedModel::load(test::default_model_path(), 2,
+                                      attention::AttentionLayout::load(test::source_path("configs/attention/block_topk_8th.json")));
+  m.make_runner = cuda_runner_factory(*m.file, m.model->attention_plan());
+  const int equal = scheduler_requests_equal_alone(m, 60, 37, 24, 40);
+  std::printf("[cuda] scheduler under block_topk_8th: %d / 4 requests' greedy tokens equal alone\n", equal);
 }
 
 }  // namespace

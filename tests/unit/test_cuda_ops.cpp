@@ -3,10 +3,13 @@
 // skips, saying why, where none is (CI).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 #include <random>
 
+#include "engine/attention/page_selection.h"
 #include "engine/common/half.h"
 #include "engine/cpu/ops.h"
 #include "engine/cuda/device.h"
@@ -15,6 +18,7 @@
 #include "engine/cuda/gpu_sampler.h"
 #include "engine/sampling/sample_row.h"
 #include "engine/cuda/ops.h"
+#include "engine/model/step_page_selection.h"
 
 namespace strata::cuda {
 namespace {
@@ -54,6 +58,83 @@ class CudaOps : public ::testing::Test {
     return std::sqrt(diff / std::max(norm, 1e-30));
   }
   static void sync() { check(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+  // Sequences of the given key counts over scattered cache blocks (a random permutation shared
+  // out among them) of random fp16 keys and values (rows of `row` values), and query tokens at
+  // the last 3 positions of each sequence (fewer when it is shorter).
+  struct PagedCase {
+    int block_size = 0, max_blocks = 0;
+    size_t row = 0;
+    std::vector<int32_t> tables, token_table, token_keys;
+    std::vector<uint16_t> k_cache, v_cache;
+    // Offset of a sequence's key in the caches.
+    size_t offset(int seq, int key) const {
+      return (static_cast<size_t>(tables[static_cast<size_t>(seq) * max_blocks + key / block_size]) * block_size + key % block_size) * row;
+    }
+  };
+  PagedCase paged_case(const std::vector<int>& lengths, int block_size, size_t row) {
+    PagedCase c;
+    c.block_size = block_size;
+    c.row = row;
+    const int n_seqs = static_cast<int>(lengths.size());
+    int n_blocks = 0;
+    for (int length : lengths) {
+      n_blocks += (length + block_size - 1) / block_size;
+      c.max_blocks = std::max(c.max_blocks, (length + block_size - 1) / block_size);
+    }
+    std::vector<int32_t> blocks(n_blocks);
+    std::iota(blocks.begin(), blocks.end(), 0);
+    std::shuffle(blocks.begin(), blocks.end(), rng_);
+    c.tables.assign(static_cast<size_t>(n_seqs) * c.max_blocks, 0);
+    for (int i = 0, next = 0; i < n_seqs; ++i) {
+      for (int b = 0; b < (lengths[i] + block_size - 1) / block_size; ++b) c.tables[i * c.max_blocks + b] = blocks[next++];
+    }
+    c.k_cache.resize(static_cast<size_t>(n_blocks) * block_size * row);
+    c.v_cache.resize(c.k_cache.size());
+    for (auto& x : c.k_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
+    for (auto& x : c.v_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
+    for (int i = 0; i < n_seqs; ++i) {
+      for (int keys = std::max(1, lengths[i] - 2); keys <= lengths[i]; ++keys) {
+        c.token_table.push_back(i);
+        c.token_keys.push_back(keys);
+      }
+    }
+    return c;
+  }
+
+  // Each token's attention, every query head, over exactly the keys keys_of(t, kv_head) lists,
+  // in double precision; q as in a fused qkv row of q_stride floats.
+  template <typename KeysOf>
+  static std::vector<float> double_attention(const PagedCase& c, const std::vector<float>& q, int q_stride, int n_heads,
+                                             int n_kv_heads, int head_dim, float scale, KeysOf keys_of) {
+    const int tokens = static_cast<int>(c.token_keys.size());
+    std::vector<float> out(static_cast<size_t>(tokens) * n_heads * head_dim);
+    for (int t = 0; t < tokens; ++t) {
+      for (int h = 0; h < n_heads; ++h) {
+        const int kv_head = h / (n_heads / n_kv_heads);
+        const std::vector<int> keys = keys_of(t, kv_head);
+        std::vector<double> weights;
+        double m = -INFINITY;
+        for (int key : keys) {
+          const size_t offset = c.offset(c.token_table[t], key) + static_cast<size_t>(kv_head) * head_dim;
+          double dot = 0.0;
+          for (int e = 0; e < head_dim; ++e) dot += static_cast<double>(q[t * q_stride + h * head_dim + e]) * fp16_to_f32(c.k_cache[offset + e]);
+          weights.push_back(dot * scale);
+          m = std::max(m, weights.back());
+        }
+        double total = 0.0;
+        for (auto& w : weights) total += (w = std::exp(w - m));
+        for (int e = 0; e < head_dim; ++e) {
+          double acc = 0.0;
+          for (size_t j = 0; j < keys.size(); ++j) {
+            acc += weights[j] * fp16_to_f32(c.v_cache[c.offset(c.token_table[t], keys[j]) + static_cast<size_t>(kv_head) * head_dim + e]);
+          }
+          out[(static_cast<size_t>(t) * n_heads + h) * head_dim + e] = static_cast<float>(acc / total);
+        }
+      }
+    }
+    return out;
+  }
 
   uint32_t seed_ = 0;
   std::mt19937 rng_{std::random_device{}()};
@@ -190,30 +271,11 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
       for (int block_size : {1, 16, 32}) {
         const std::vector<int> lengths = {1, 5, 33, 130, 300, 4500};  // keys of each sequence
         const int longest = 4500;
-        const int max_blocks = (longest + block_size - 1) / block_size;
-        const int n_seqs = static_cast<int>(lengths.size());
-        int n_blocks = 0;
-        for (int length : lengths) n_blocks += (length + block_size - 1) / block_size;
         const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
-        // Scattered blocks: a random permutation shared out among the sequences.
-        std::vector<int32_t> blocks(n_blocks);
-        std::iota(blocks.begin(), blocks.end(), 0);
-        std::shuffle(blocks.begin(), blocks.end(), rng_);
-        std::vector<int32_t> tables(static_cast<size_t>(n_seqs) * max_blocks, 0);
-        for (int i = 0, next = 0; i < n_seqs; ++i) {
-          for (int b = 0; b < (lengths[i] + block_size - 1) / block_size; ++b) tables[i * max_blocks + b] = blocks[next++];
-        }
-        std::vector<uint16_t> k_cache(n_blocks * block_size * row), v_cache(k_cache.size());
-        for (auto& x : k_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
-        for (auto& x : v_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
-        // Queries: the last 3 positions of each sequence (fewer when it is shorter).
-        std::vector<int32_t> token_table, token_keys;
-        for (int i = 0; i < n_seqs; ++i) {
-          for (int keys = std::max(1, lengths[i] - 2); keys <= lengths[i]; ++keys) {
-            token_table.push_back(i);
-            token_keys.push_back(keys);
-          }
-        }
+        const PagedCase c = paged_case(lengths, block_size, row);
+        const int max_blocks = c.max_blocks;
+        const auto &tables = c.tables, &token_table = c.token_table, &token_keys = c.token_keys;
+        const auto &k_cache = c.k_cache, &v_cache = c.v_cache;
         const int tokens = static_cast<int>(token_keys.size());
         const int q_stride = (n_heads + 2 * n_kv_heads) * head_dim;  // q inside a fused qkv row
         auto q = random(static_cast<size_t>(tokens) * q_stride);
@@ -228,7 +290,7 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           kv_v.base = v_cache.data();
           for (int h = 0; h < n_heads; ++h) {
             const float* qh = &q[t * q_stride];
-            cpu::attention_one_query(qh, kv_k, kv_v, attention::QueryKeys{0, 0, token_keys[t]}, h, n_heads, n_kv_heads,
+            cpu::attention_one_query(qh, kv_k, kv_v, attention::QueryKeys{0, 0, token_keys[t]}.ranges(), h, n_heads, n_kv_heads,
                                      head_dim, scale, scores.data(), &expected[(t * n_heads) * head_dim]);
             double m = -INFINITY, sum = 0.0;
             std::vector<double> s(token_keys[t]);
@@ -330,37 +392,14 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
         for (int sinks : {0, 4}) {
           const int window = 50;
           SCOPED_TRACE("window 50, sinks " + std::to_string(sinks));
-          std::vector<float> want(expected.size());
-          for (int t = 0; t < tokens; ++t) {
+          const auto want = double_attention(c, q, q_stride, n_heads, n_kv_heads, head_dim, scale, [&](int t, int) {
             const int n_keys = token_keys[t], first = std::max(0, n_keys - window);
-            for (int h = 0; h < n_heads; ++h) {
-              const int kv_head = h / (n_heads / n_kv_heads);
-              std::vector<double> weights;
-              std::vector<int> keys;
-              double m = -INFINITY;
-              for (int key = 0; key < n_keys; ++key) {
-                if (key < first && key >= sinks) continue;
-                const size_t offset = (static_cast<size_t>(tables[token_table[t] * max_blocks + key / block_size]) * block_size +
-                                       key % block_size) * row + static_cast<size_t>(kv_head) * head_dim;
-                double dot = 0.0;
-                for (int e = 0; e < head_dim; ++e) dot += static_cast<double>(q[t * q_stride + h * head_dim + e]) * fp16_to_f32(k_cache[offset + e]);
-                weights.push_back(dot * scale);
-                keys.push_back(key);
-                m = std::max(m, weights.back());
-              }
-              double total = 0.0;
-              for (auto& w : weights) total += (w = std::exp(w - m));
-              for (int e = 0; e < head_dim; ++e) {
-                double acc = 0.0;
-                for (size_t j = 0; j < keys.size(); ++j) {
-                  const size_t offset = (static_cast<size_t>(tables[token_table[t] * max_blocks + keys[j] / block_size]) * block_size +
-                                         keys[j] % block_size) * row + static_cast<size_t>(kv_head) * head_dim;
-                  acc += weights[j] * fp16_to_f32(v_cache[offset + e]);
-                }
-                want[(static_cast<size_t>(t) * n_heads + h) * head_dim + e] = static_cast<float>(acc / total);
-              }
+            std::vector<int> keys;
+            for (int key = 0; key < n_keys; ++key) {
+              if (key >= first || key < sinks) keys.push_back(key);
             }
-          }
+            return keys;
+          });
           PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
           shape.window = window;
           shape.sinks = sinks;
@@ -387,6 +426,155 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
       }
     }
   }
+}
+
+// block_topk: the bounds of completed blocks are exactly their keys' min and max (those of a
+// sequence's partial last block stay poisoned: nothing may read them); the page lists equal the
+// definition (attention::select_pages over the same bounds) except for pages whose scores lie
+// within float rounding of the last one taken (the kernel sums a score in another order); the
+// attention over the lists equals the CPU op's over the same pages; and a budget of every page
+// gives full attention's bits.
+TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
+  SCOPED_TRACE(seed_);
+  int lists = 0, exact = 0;
+  for (int head_dim : {64, 128, 256}) {
+    for (auto [n_heads, n_kv_heads] : {std::pair{9, 3}, std::pair{8, 2}, std::pair{4, 4}, std::pair{32, 8}}) {
+      for (int block_size : {4, 16, 32}) {
+        SCOPED_TRACE("head_dim " + std::to_string(head_dim) + ", heads " + std::to_string(n_heads) + "/" +
+                     std::to_string(n_kv_heads) + ", block_size " + std::to_string(block_size));
+        const std::vector<int> lengths = {1, 17, 64, 250, 1000, 5000};
+        const int longest = 5000, group = n_heads / n_kv_heads;
+        const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
+        const PagedCase c = paged_case(lengths, block_size, row);
+        const int tokens = static_cast<int>(c.token_keys.size());
+        const int q_stride = (n_heads + 2 * n_kv_heads) * head_dim;
+        const auto q = random(static_cast<size_t>(tokens) * q_stride);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+        const size_t n_blocks = c.k_cache.size() / (block_size * row);
+        std::vector<int32_t> completed;
+        for (size_t i = 0; i < lengths.size(); ++i) {
+          for (int b = 0; b < lengths[i] / block_size; ++b) completed.push_back(c.tables[i * c.max_blocks + b]);
+        }
+        DeviceArray<uint16_t> d_k(c.k_cache), d_v(c.v_cache), d_bounds(n_blocks * 2 * row);
+        DeviceArray<int32_t> d_completed(completed), d_tables(c.tables), d_table(c.token_table), d_keys(c.token_keys);
+        DeviceArray<float> d_q(q);
+        d_bounds.poison();
+        page_bounds(d_k.get(), d_completed.get(), static_cast<int>(completed.size()), d_bounds.get(), n_kv_heads, head_dim,
+                    block_size, nullptr);
+        sync();
+        const auto bounds = d_bounds.download();
+        for (int32_t block : completed) {
+          for (size_t e = 0; e < row; ++e) {
+            float lo = INFINITY, hi = -INFINITY;
+            for (int r = 0; r < block_size; ++r) {
+              const float k = fp16_to_f32(c.k_cache[(static_cast<size_t>(block) * block_size + r) * row + e]);
+              lo = std::min(lo, k);
+              hi = std::max(hi, k);
+            }
+            ASSERT_EQ(fp16_to_f32(bounds[block * 2 * row + e]), lo) << "block " << block;
+            ASSERT_EQ(fp16_to_f32(bounds[block * 2 * row + row + e]), hi) << "block " << block;
+          }
+        }
+
+        const PagedAttentionShape full{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, c.max_blocks, longest, scale};
+        DeviceArray<float> d_full_workspace(std::max<size_t>(1, paged_attention_workspace(full)));
+        DeviceArray<uint16_t> d_full(static_cast<size_t>(tokens) * n_heads * head_dim);
+        paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_full.get(),
+                        nullptr, d_full_workspace.get(), full, nullptr);
+        using attention::PageBudget;
+        for (const PageBudget& budget : {PageBudget{0, 0.125, 1, 1}, PageBudget{5, 0.0, 2, 2}, PageBudget{0, 0.3, 0, 1},
+                                         PageBudget{1 << 20, 0.0, 1, 1}}) {
+          SCOPED_TRACE("top_pages " + std::to_string(budget.top_pages) + ", fraction " + std::to_string(budget.page_fraction) +
+                       ", sinks " + std::to_string(budget.sink_pages) + ", recent " + std::to_string(budget.recent_pages));
+          const PageSelectionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, c.max_blocks, c.max_blocks, budget};
+          const int stride = page_list_stride(shape);
+          DeviceArray<int32_t> d_lists(static_cast<size_t>(tokens) * n_kv_heads * stride);
+          DeviceArray<float> d_scores(std::max<size_t>(1, page_selection_workspace(shape)));
+          d_lists.poison();
+          d_scores.poison();
+          select_pages(d_q.get(), d_bounds.get(), d_tables.get(), d_table.get(), d_keys.get(), d_lists.get(), d_scores.get(), shape,
+                       nullptr);
+          PagedAttentionShape sparse = full;
+          sparse.max_keys = std::min(longest, stride * block_size);
+          DeviceArray<float> d_workspace(std::max<size_t>(1, paged_attention_workspace(sparse)));
+          DeviceArray<uint16_t> d_out(static_cast<size_t>(tokens) * n_heads * head_dim);
+          d_out.poison();
+          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_out.get(),
+                          nullptr, d_workspace.get(), sparse, nullptr, {d_lists.get(), stride, budget});
+          sync();
+          const auto got = d_lists.download();
+          auto read_pages = [&](int t, int kv_head) {
+            const int visible = attention::visible_pages(c.token_keys[t] - 1, block_size);
+            const int32_t* list = &got[(static_cast<size_t>(t) * n_kv_heads + kv_head) * stride];
+            return std::vector<int32_t>(list, list + std::min(visible, attention::pages_to_read(budget, visible)));
+          };
+          for (int t = 0; t < tokens; ++t) {
+            const int visible = attention::visible_pages(c.token_keys[t] - 1, block_size);
+            for (int g = 0; g < n_kv_heads; ++g) {
+              const float* q_group = &q[static_cast<size_t>(t) * q_stride + static_cast<size_t>(g) * group * head_dim];
+              auto bound = [&](int page, int which) {
+                return &bounds[static_cast<size_t>(c.tables[c.token_table[t] * c.max_blocks + page]) * 2 * row + which * row +
+                               static_cast<size_t>(g) * head_dim];
+              };
+              auto score_of = [&](int page) {
+                return attention::group_page_score(q_group, group, bound(page, 0), bound(page, 1), head_dim, fp16_to_f32);
+              };
+              std::vector<int32_t> want(std::min(visible, attention::pages_to_read(budget, visible)));
+              std::vector<float> ranked(want.size());
+              attention::select_pages(budget, visible, score_of, want.data(), ranked.data());
+              const auto pages = read_pages(t, g);
+              ++lists;
+              if (pages == want) {
+                ++exact;
+                continue;
+              }
+              ASSERT_TRUE(std::is_sorted(pages.begin(), pages.end()));
+              // The last candidate taken, and a bound of the rounding of a score's sum.
+              float threshold = INFINITY;
+              for (int32_t page : want) {
+                if (page >= budget.sink_pages && page < visible - budget.recent_pages) threshold = std::min(threshold, score_of(page));
+              }
+              std::vector<int32_t> differ;
+              std::set_symmetric_difference(pages.begin(), pages.end(), want.begin(), want.end(), std::back_inserter(differ));
+              for (int32_t page : differ) {
+                ASSERT_GE(page, budget.sink_pages);
+                ASSERT_LT(page, visible - budget.recent_pages);
+                double magnitude = 0.0;
+                for (int h = 0; h < group; ++h) {
+                  for (int i = 0; i < head_dim; ++i) {
+                    const float qi = q_group[h * head_dim + i];
+                    magnitude += std::max(std::abs(qi * fp16_to_f32(bound(page, 0)[i])), std::abs(qi * fp16_to_f32(bound(page, 1)[i])));
+                  }
+                }
+                EXPECT_LE(std::abs(score_of(page) - threshold), 1e-5 * magnitude) << "token " << t << " KV head " << g << " page " << page;
+              }
+            }
+          }
+          if (budget.top_pages == 1 << 20) {  // every page: full attention, bit for bit
+            EXPECT_EQ(d_out.download(), d_full.download());
+            continue;
+          }
+          // The CPU op over the same pages.
+          std::vector<float> expected(static_cast<size_t>(tokens) * n_heads * head_dim), scratch(longest);
+          for (int t = 0; t < tokens; ++t) {
+            const cpu::PagedKvView kv_k{c.k_cache.data(), &c.tables[c.token_table[t] * c.max_blocks], block_size,
+                                        static_cast<int64_t>(block_size * row), static_cast<int64_t>(row)};
+            cpu::PagedKvView kv_v = kv_k;
+            kv_v.base = c.v_cache.data();
+            for (int h = 0; h < n_heads; ++h) {
+              const auto pages = read_pages(t, h / group);
+              std::vector<attention::KeyRange> keys(pages.size());
+              keys.resize(model::page_key_ranges(pages, block_size, c.token_keys[t], keys.data()));
+              cpu::attention_one_query(&q[static_cast<size_t>(t) * q_stride], kv_k, kv_v, keys, h, n_heads, n_kv_heads, head_dim,
+                                       scale, scratch.data(), &expected[static_cast<size_t>(t) * n_heads * head_dim]);
+            }
+          }
+          EXPECT_LT(relative_error(from_bf16(d_out.download()), expected), 1e-2);
+        }
+      }
+    }
+  }
+  std::printf("[cuda] block_topk: %d of %d page lists equal to the definition, the rest within rounding\n", exact, lists);
 }
 
 TEST_F(CudaOps, NormAndSwigluLinearsMatchTheCpu) {

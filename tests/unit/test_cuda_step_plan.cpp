@@ -1,5 +1,5 @@
 // The host half of a GPU step: graph buckets and padding, prefill tiles aligned to absolute
-// positions, the decode list, and the packed inputs. Runs without a GPU.
+// positions, the decode list, the blocks a step completes, and the packed inputs. Runs without a GPU.
 #include <gtest/gtest.h>
 
 #include <numeric>
@@ -9,14 +9,14 @@
 namespace strata::cuda {
 namespace {
 
-model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16, 1); }
+model::FlatBatch flat_of(const model::ForwardBatch& batch) { return model::flatten(batch, 4096, 1000, 16, model::kOnePagedGroup); }
 
 TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
   std::vector<int32_t> a = {7}, b = {8}, c = {9};
   std::vector<int32_t> table_a = {0, 1}, table_b = {2}, table_c = {3, 4, 5};
   const model::ForwardBatch batch = {{a, 20, {table_a}}, {b, 3, {table_b}}, {c, 40, {table_c}}};
   const auto flat = flat_of(batch);
-  const auto plan = plan_step(batch, flat, 16);
+  const auto plan = plan_step(batch, flat, 16, 10);
   EXPECT_EQ(plan.graph_bucket, 4);
   EXPECT_EQ(plan.shape.tokens, 4);
   EXPECT_EQ(plan.shape.table_width, 8);          // a power of two, at least 8
@@ -25,7 +25,7 @@ TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
   EXPECT_TRUE(plan.tiles.empty());
   EXPECT_TRUE(plan.decode_list.empty());         // a graph step lists nothing
   std::vector<int32_t> in(plan.shape.total());
-  pack_step(plan, batch, flat, 16, 10, 10, in.data());
+  pack_step(plan, batch, flat, 16, 10, in.data());
   EXPECT_EQ(in[0], 7);
   EXPECT_EQ(in[plan.shape.positions() + 2], 40);
   EXPECT_EQ(in[plan.shape.slots() + 2], 5 * 16 + 40 % 16);
@@ -37,6 +37,24 @@ TEST(CudaStepPlan, DecodeStepsArePaddedToAGraphBucket) {
   for (int i = 0; i < 8; ++i) EXPECT_EQ(in[plan.shape.tables() + 3 * 8 + static_cast<size_t>(i)], 10);
   EXPECT_EQ(in[plan.shape.tables() + 1 * 8 + 0], 2);
   EXPECT_EQ(in[plan.shape.tables() + 1 * 8 + 1], 10);  // beyond a row's blocks: scratch
+  // No token fills its block's last slot: one entry per token all the same, the scratch block.
+  EXPECT_EQ(plan.shape.completed_blocks, 4);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(in[plan.shape.completed() + static_cast<size_t>(i)], 10);
+}
+
+TEST(CudaStepPlan, BlocksWhoseLastSlotTheStepWritesAreListed) {
+  std::vector<int32_t> prompt(40), one = {5};
+  std::iota(prompt.begin(), prompt.end(), 1);
+  std::vector<int32_t> table_p = {4, 2, 7}, table_d = {0, 1};
+  // The decode token writes position 31, the last slot of block 1; the prompt fills blocks 4, 2.
+  const model::ForwardBatch batch = {{one, 31, {table_d}}, {prompt, 0, {table_p}, model::LogitsWanted::kLast}};
+  const auto flat = flat_of(batch);
+  const auto plan = plan_step(batch, flat, 16, 8);
+  EXPECT_EQ(plan.completed_blocks, (std::vector<int32_t>{1, 4, 2}));
+  EXPECT_EQ(plan.shape.completed_blocks, 3);
+  std::vector<int32_t> in(plan.shape.total());
+  pack_step(plan, batch, flat, 16, 8, in.data());
+  EXPECT_EQ(in[plan.shape.completed() + 2], 2);
 }
 
 TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed) {
@@ -47,7 +65,7 @@ TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed)
   // The prompt continues at position 50 (a later chunk), beside a decode token.
   const model::ForwardBatch batch = {{one, 20, {table_d}}, {prompt, 50, {table_p}, model::LogitsWanted::kAll}};
   const auto flat = flat_of(batch);
-  const auto plan = plan_step(batch, flat, 16);
+  const auto plan = plan_step(batch, flat, 16, 16);
   EXPECT_EQ(plan.graph_bucket, 0);
   EXPECT_EQ(plan.shape.tokens, 101);
   ASSERT_EQ(plan.decode_list, std::vector<int32_t>{0});
@@ -62,7 +80,7 @@ TEST(CudaStepPlan, PrefillTilesAreAlignedToAbsolutePositionsAndDecodesAreListed)
   EXPECT_EQ(plan.tiles[2].count, 22);
   EXPECT_EQ(plan.tiles[2].table_row, 1);
   std::vector<int32_t> in(plan.shape.total());
-  pack_step(plan, batch, flat, 16, 16, 16, in.data());
+  pack_step(plan, batch, flat, 16, 16, in.data());
   EXPECT_EQ(in[plan.shape.decode_list()], 0);
   EXPECT_EQ(in[plan.shape.tiles() + 4], 15);  // the second tile's first token (flat index)
 }
@@ -72,9 +90,7 @@ TEST(CudaStepPlan, BlockIdsOutsideTheCacheAreRefused) {
   std::vector<int32_t> table = {0, 99};
   const model::ForwardBatch batch = {{t, 20, {table}}};
   const auto flat = flat_of(batch);
-  const auto plan = plan_step(batch, flat, 16);
-  std::vector<int32_t> in(plan.shape.total());
-  EXPECT_THROW(pack_step(plan, batch, flat, 16, 32, 32, in.data()), std::invalid_argument);
+  EXPECT_THROW(plan_step(batch, flat, 16, 32), std::invalid_argument);
 }
 
 }  // namespace

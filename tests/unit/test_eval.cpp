@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/generate.h"
 #include "engine/runtime/loaded_model.h"
 #include "eval/harness.h"
@@ -113,7 +113,7 @@ class EvalOnSmolLm2 : public ::testing::Test {
     delete text_ids;
     delete model;
   }
-  static EvalTarget full() { return {"full", model::cpu_runner_factory(*model->model)}; }
+  static EvalTarget full() { return {"full", *model}; }
 
   static inline runtime::LoadedModel* model = nullptr;
   static inline std::vector<int32_t>* text_ids = nullptr;
@@ -172,7 +172,7 @@ TEST_F(EvalOnSmolLm2, FullAgainstItselfAgreesExactlyTeacherForced) {
 }
 
 TEST_F(EvalOnSmolLm2, FullAgainstItselfRetrievesTheSamePasskeys) {
-  const auto r = run_passkey(*model, full(), full(), {{160}, {0.0, 1.0}, 2, 5});
+  const auto r = run_passkey(full(), full(), {{160}, {0.0, 1.0}, 2, 5});
   ASSERT_EQ(r.cells.size(), 2u);
   EXPECT_TRUE(r.chat_template);
   for (const auto& c : r.cells) {
@@ -183,7 +183,7 @@ TEST_F(EvalOnSmolLm2, FullAgainstItselfRetrievesTheSamePasskeys) {
 }
 
 TEST_F(EvalOnSmolLm2, MemoryIsTheSchedulersPeakBlocks) {
-  const auto r = run_memory_speed(*model, full(), full(), *text_ids, std::vector<int32_t>{100});
+  const auto r = run_memory_speed(full(), full(), *text_ids, std::vector<int32_t>{100});
   ASSERT_EQ(r.size(), 1u);
   const auto& c = model->model->config();
   const int64_t per_token = int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * 2;  // fp16 K and V, every layer
@@ -202,7 +202,7 @@ TEST_F(EvalOnSmolLm2, ReportHasEveryTasksShape) {
   options.contexts = {128};
   options.depths = {0.5};
   options.samples = 1;
-  const auto j = run_eval(*model, "cpu", full(), full(), options);
+  const auto j = run_eval("cpu", full(), full(), options);
   EXPECT_EQ(j["reference"], "full");
   EXPECT_EQ(j["candidate"], "full");
   const auto& cell = j["passkey"]["cells"].at(0);
@@ -220,7 +220,39 @@ TEST_F(EvalOnSmolLm2, ReportHasEveryTasksShape) {
 
   options.contexts = {model->model->config().context_length + 1};
   EXPECT_FALSE(check_options(*model, options).empty());
-  EXPECT_THROW(run_eval(*model, "cpu", full(), full(), options), std::invalid_argument);
+  EXPECT_THROW(run_eval("cpu", full(), full(), options), std::invalid_argument);
+}
+
+// A candidate is the same file under a layout, run through its own plan's cache groups: here 4
+// sinks + a 32-token window on layers 2-29, so its teacher-forced logits differ from full's past
+// the window and its peak KV is the two full layers' blocks plus the window group's few.
+TEST_F(EvalOnSmolLm2, ALayoutCandidateRunsOnItsOwnCacheGroups) {
+  const auto layout_path = std::filesystem::path(::testing::TempDir()) / "eval_sink_window_32.json";
+  std::ofstream(layout_path) << R"({"layers": {"2-29": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 32}}})";
+  auto windowed = runtime::LoadedModel::load(test::default_model_path(), 2, attention::AttentionLayout::load(layout_path));
+  ASSERT_EQ(windowed.model->attention_plan().groups.size(), 2u);
+  const EvalTarget candidate{"sink_window_32", windowed};
+  EvalOptions options;
+  options.contexts = {256};
+  options.passkey = false;
+  const auto j = run_eval("cpu", full(), candidate, options);
+  EXPECT_EQ(j["candidate"], "sink_window_32");
+  const auto& forced = j["teacher_forced"]["contexts"].at(0)["all"];
+  EXPECT_LT(forced["top1_agreement"].get<double>(), 1.0);
+  EXPECT_GT(forced["top1_agreement"].get<double>(), 0.3);
+  EXPECT_GT(forced["mean_kl"].get<double>(), 0.0);
+  const auto& memory = j["memory_speed"]["contexts"].at(0);
+  const auto& c = model->model->config();
+  const int64_t per_layer_token = int64_t{2} * c.n_kv_heads * c.head_dim * 2;
+  const int64_t reference = memory["reference"]["peak_kv_bytes"];
+  const int64_t windowed_bytes = memory["candidate"]["peak_kv_bytes"];
+  const int64_t block_all_layers = 16 * per_layer_token * c.n_layers;
+  EXPECT_EQ(reference % block_all_layers, 0);
+  // The two full layers keep every block; the 28 windowed ones at most a sink block, the
+  // window's (up to three) and the one being written.
+  const int64_t full_layers = reference / c.n_layers * 2;
+  EXPECT_GT(windowed_bytes, full_layers);
+  EXPECT_LE(windowed_bytes, full_layers + 5 * 16 * per_layer_token * (c.n_layers - 2));
 }
 
 }  // namespace

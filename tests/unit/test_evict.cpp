@@ -34,6 +34,7 @@ namespace {
 
 using attention::EvictionPlan;
 using attention::EvictPolicy;
+using test::logits_alone;
 
 constexpr int32_t kBlockSize = 16;
 
@@ -183,7 +184,7 @@ TEST(EvictAttention, AfterCompactionReadsExactlyTheKeptKeys) {
   constexpr int32_t bs = 4;
   constexpr int64_t budget_blocks = 3;  // B = 12
   constexpr int32_t length = 30;        // 7 full blocks + 2 tokens
-  model::PagedKvStore store(1, dim, 16, bs, config.n_kv_heads);
+  model::PagedKvStore store(1, dim, 16, bs, {}, config.n_kv_heads);
   std::vector<int32_t> table(9);
   std::iota(table.begin(), table.end(), 3);  // not the identity
   std::mt19937 rng(3);
@@ -247,8 +248,8 @@ TEST(EvictAttention, AfterCompactionReadsExactlyTheKeptKeys) {
   for (int head = 0; head < config.n_heads; ++head) {
     const int h = head / 2;
     cpu::attention_one_query(q.data(), store.k_view(0, table.data()), store.v_view(0, table.data()),
-                             layout.keys(length), head, config.n_heads, config.n_kv_heads, config.head_dim, 0.25f,
-                             weights.data(), out.data());
+                             layout.keys(length).ranges(), head, config.n_heads, config.n_kv_heads, config.head_dim,
+                             0.25f, weights.data(), out.data());
     std::vector<int32_t> read = kept_positions[h];
     for (int32_t pos = 28; pos <= length; ++pos) read.push_back(pos);
     std::vector<double> logit;
@@ -292,29 +293,15 @@ class EvictModel : public ::testing::Test {
   static inline std::vector<std::unique_ptr<model::DecoderModel>> models;
 };
 
-// The prompt in chunks, then one token per step: every step's logits of every token.
-std::vector<float> run_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t prompt, size_t chunk) {
-  runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().groups.size());
-  alone.set_prompt_tokens(static_cast<int32_t>(prompt));
-  std::vector<float> out;
-  for (size_t at = 0; at < tokens.size();) {
-    const size_t n = at < prompt ? std::min(chunk, prompt - at) : 1;
-    const auto piece = alone.feed(tokens.subspan(at, n), model::LogitsWanted::kAll);
-    out.insert(out.end(), piece.begin(), piece.end());
-    at += n;
-  }
-  return out;
-}
-
 TEST_F(EvictModel, BudgetPastTheSequenceIsFullBitForBit) {
   model::DecoderModel& full = load(R"({"layers": {"*": {"backend": "full"}}})");
   std::mt19937 rng(7);
   const auto tokens = test::random_tokens(rng, 110, full.config().vocab_size);
-  const auto reference = run_alone(full, tokens, 90, 32);
+  const auto reference = logits_alone(full, tokens, 32, model::LogitsWanted::kAll, 90);
   for (const char* policy : {"snapkv", "h2o"}) {
     model::DecoderModel& evicting = load(evict_layout(policy, 512));
-    EXPECT_TRUE(test::same_bits(run_alone(evicting, tokens, 90, 32), reference)) << policy;
+    EXPECT_TRUE(test::same_bits(logits_alone(evicting, tokens, 32, model::LogitsWanted::kAll, 90), reference))
+        << policy;
   }
 }
 
@@ -325,10 +312,12 @@ TEST_F(EvictModel, ChunkedPrefillEqualsOneShotThroughCompactions) {
         load(evict_layout(policy, 48, std::string(policy) == "snapkv" ? R"(, "observation_window": 8)" : ""));
     const auto tokens = test::random_tokens(rng, 170, evicting.config().vocab_size);
     // A 130-token prompt (compacted at its end to 48 keys), then 40 decode steps (two more compactions).
-    const auto one_shot = run_alone(evicting, tokens, 130, 130);
-    EXPECT_TRUE(test::same_bits(run_alone(evicting, tokens, 130, 24), one_shot)) << policy;
+    const auto one_shot = logits_alone(evicting, tokens, 130, model::LogitsWanted::kAll, 130);
+    EXPECT_TRUE(test::same_bits(logits_alone(evicting, tokens, 24, model::LogitsWanted::kAll, 130), one_shot))
+        << policy;
     model::DecoderModel& full = load(R"({"layers": {"*": {"backend": "full"}}})");
-    EXPECT_FALSE(test::same_bits(run_alone(full, tokens, 130, 130), one_shot)) << policy << ": nothing was evicted";
+    EXPECT_FALSE(test::same_bits(logits_alone(full, tokens, 130, model::LogitsWanted::kAll, 130), one_shot))
+        << policy << ": nothing was evicted";
   }
 }
 
@@ -341,13 +330,13 @@ TEST_P(EvictScheduler, ShortPromptsGetFullsTokensAndMemoryStaysFlat) {
   const auto prompts = test::short_prompts(full.model->config().vocab_size);
   scheduler::SchedulerConfig config = test::small_cache_config(kBlockSize);  // chunked prefill
   // prompt + 24 tokens < 64 + one block: nothing is evicted, the same greedy tokens as full.
-  const test::ServedRun run = test::serve(evicting, prompts, 24, config);
-  EXPECT_EQ(run.tokens, test::serve(full, prompts, 24, config).tokens);
+  const test::ServedRun run = test::serve_greedy(evicting, prompts, 24, config);
+  EXPECT_EQ(run.tokens, test::serve_greedy(full, prompts, 24, config).tokens);
   EXPECT_FALSE(run.stats.prefix_cache_enabled);  // turned off with a warning
   // Far past the budget and past the whole cache (24 blocks = 384 tokens), two sequences at
   // once: each holds at most its 4 budget blocks + the one being filled, and every block is back
   // in the pool at the end. A full cache would need 27 + 25 blocks.
-  const test::ServedRun long_run = test::serve(evicting, {prompts[0], prompts[2]}, 400, config);
+  const test::ServedRun long_run = test::serve_greedy(evicting, {prompts[0], prompts[2]}, 400, config);
   EXPECT_EQ(long_run.tokens[0].size(), 400u);
   EXPECT_EQ(long_run.tokens[1].size(), 400u);
   EXPECT_EQ(long_run.stats.kv_blocks_peak, 10);
@@ -356,7 +345,7 @@ TEST_P(EvictScheduler, ShortPromptsGetFullsTokensAndMemoryStaysFlat) {
   // A cache too small for both: one is preempted, recomputed (compacting again past its prompt)
   // and finishes; kvcache's invariants hold after every step.
   config.num_kv_blocks = 8;
-  const test::ServedRun squeezed = test::serve(evicting, {prompts[1], prompts[2]}, 120, config);
+  const test::ServedRun squeezed = test::serve_greedy(evicting, {prompts[1], prompts[2]}, 120, config);
   EXPECT_EQ(squeezed.tokens[0].size(), 120u);
   EXPECT_EQ(squeezed.tokens[1].size(), 120u);
   EXPECT_GT(squeezed.stats.preemptions, 0);
@@ -384,10 +373,11 @@ TEST_P(EvictTeacherForced, AgreesWithFullAtAQuarterOf2kTokens) {
     tokens = tokenizer->encode(text.str(), true, false);
     ASSERT_GE(tokens.size(), kTokens);
     tokens.resize(kTokens);
-    reference = run_alone(full, tokens, kTokens, 256);
+    reference = logits_alone(full, tokens, 256, model::LogitsWanted::kAll, kTokens);
   }
   const auto vocab = static_cast<size_t>(full.config().vocab_size);
-  const auto candidate = run_alone(load(evict_layout(GetParam(), 512)), tokens, kPrompt, 256);
+  const auto candidate =
+      logits_alone(load(evict_layout(GetParam(), 512)), tokens, 256, model::LogitsWanted::kAll, kPrompt);
   eval::LogitComparer decoded(full.config().vocab_size);
   for (size_t p = kPrompt; p + 1 < kTokens; ++p) {
     decoded.add(std::span(reference).subspan(p * vocab, vocab), std::span(candidate).subspan(p * vocab, vocab),

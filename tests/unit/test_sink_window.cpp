@@ -6,14 +6,13 @@
 // than the window equal `full`'s, and KV blocks per sequence stop growing past the window.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <memory>
 #include <random>
 
 #include "engine/model/cpu_model_runner.h"
-#include "engine/runtime/solo_sequence.h"
 #include "kvcache/kv_cache_manager.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/sequence_runs.h"
 #include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
@@ -25,18 +24,7 @@ constexpr int32_t kBlockSize = 16;
 const char* kSinkWindow = R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 40}}})";
 const char* kGemmaNative = R"({"layers": {"*": {"backend": "full", "release_outside_window": true}}})";
 
-// One sequence alone in chunks, pages never released (SoloSequence): the logits `wanted` of each chunk.
-std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
-                                model::LogitsWanted wanted = model::LogitsWanted::kAll) {
-  runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().groups.size());
-  std::vector<float> out;
-  for (size_t at = 0; at < tokens.size(); at += chunk) {
-    const auto piece = alone.feed(tokens.subspan(at, std::min(chunk, tokens.size() - at)), wanted);
-    out.insert(out.end(), piece.begin(), piece.end());
-  }
-  return out;
-}
+using test::logits_alone;
 
 // The same sequence through kvcache's groups in chunks, window groups releasing blocks as it
 // commits; after every step a second sequence takes the free blocks and writes its own K/V into
@@ -151,6 +139,8 @@ TEST_F(WindowedModel, Gemma3WindowGroupsEqualTheMaskedFullCache) {
 }
 
 // Through the scheduler.
+using test::ServedRun;
+
 TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   auto full = runtime::LoadedModel::load(test::default_model_path(), 2);
   auto windowed = runtime::LoadedModel::load(
@@ -159,21 +149,21 @@ TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   const auto prompts = test::short_prompts(full.model->config().vocab_size);
   scheduler::SchedulerConfig config = test::small_cache_config(kBlockSize);  // chunked prefill
   // prompt + 24 tokens stays inside the 64-token window: the same greedy tokens as full.
-  const test::ServedRun reference = test::serve(full, prompts, 24, config);
-  const test::ServedRun run = test::serve(windowed, prompts, 24, config);
+  const ServedRun reference = test::serve_greedy(full, prompts, 24, config);
+  const ServedRun run = test::serve_greedy(windowed, prompts, 24, config);
   EXPECT_EQ(run.tokens, reference.tokens);
   EXPECT_TRUE(reference.stats.prefix_cache_enabled);
   EXPECT_FALSE(run.stats.prefix_cache_enabled);  // window_kv: turned off with a warning
 
   // One long generation: blocks in use stop growing at sinks + window + one block (1 + 4 + 1),
   // while a full cache grows with the sequence.
-  const test::ServedRun long_run = test::serve(windowed, {prompts[0]}, 300, config);
+  const ServedRun long_run = test::serve_greedy(windowed, {prompts[0]}, 300, config);
   EXPECT_EQ(long_run.tokens[0].size(), 300u);
   EXPECT_EQ(*std::max_element(long_run.blocks_used.begin(), long_run.blocks_used.end()), 6);
-  const test::ServedRun long_full = test::serve(full, {prompts[0]}, 300, config);
+  const ServedRun long_full = test::serve_greedy(full, {prompts[0]}, 300, config);
   EXPECT_EQ(long_full.stats.kv_blocks_peak, 19);  // 304 tokens: the last pick is never fed back
   // Longer than the whole cache (24 blocks = 384 tokens) is fine with a window.
-  const test::ServedRun longest = test::serve(windowed, {prompts[0]}, 450, config);
+  const ServedRun longest = test::serve_greedy(windowed, {prompts[0]}, 450, config);
   EXPECT_EQ(longest.tokens[0].size(), 450u);
   EXPECT_LE(longest.stats.kv_blocks_peak, 6);
 }

@@ -4,6 +4,8 @@
 // per lane for Q.K (no shuffles) and one dimension slice per lane for P.V. With more than one
 // split, each writes its normalized partial output and log-sum-exp and merge_splits combines
 // them exactly. Serves decode tokens and prefill tokens alike (each token sees its own keys).
+// The keys of a (token, KV head) are one run of indices: all earlier keys, sink keys then a
+// window, or the pages of a list (block_topk's selection, page_selection.cuh).
 // Batch invariance: a token's split boundaries depend on its own key count only, never on the
 // batch or the grid, so its result is the same alone or in any batch.
 #pragma once
@@ -13,9 +15,9 @@
 
 #include <cstdint>
 
-#include "engine/cuda/kernels/reduce.cuh"
-
+#include "engine/attention/page_selection.h"
 #include "engine/cuda/kernels/dependent_launch.cuh"
+#include "engine/cuda/kernels/reduce.cuh"
 
 namespace strata::cuda::kernels {
 
@@ -44,7 +46,36 @@ struct PagedAttentionArgs {
   int window;  // a query at position p sees keys (p - window, p]; 0 = all earlier keys
   int sinks;   // with a window: the first `sinks` keys stay visible too (StreamingLLM)
   float scale;
+  const int* page_lists;  // or null: [tokens x n_kv_heads x list_stride] ascending pages read,
+                          // min(P, K) of them (page_selection.cuh)
+  int list_stride;
+  attention::PageBudget budget;  // K, with page_lists
 };
+
+// The keys one (token, KV head) attends to as indices 0..span, in key order.
+struct KeyRun {
+  const int* pages;  // ascending pages (the sequence's last page, if listed, is the only partial
+                     // one), or null: `sinks` keys, then the keys from first_key on
+  int block_size, sinks, first_key, span;
+  __device__ int key(int index) const {
+    if (pages != nullptr) return pages[index / block_size] * block_size + index % block_size;
+    return index < sinks ? index : first_key + index - sinks;
+  }
+};
+
+__device__ inline KeyRun attended_keys(const PagedAttentionArgs& a, int t, int kv_head) {
+  const int n_keys = a.token_keys[t];
+  if (a.page_lists != nullptr) {
+    const int n_pages = attention::visible_pages(n_keys - 1, a.block_size);
+    const int count = min(n_pages, attention::pages_to_read(a.budget, n_pages));
+    const int* pages = a.page_lists + (static_cast<size_t>(t) * a.n_kv_heads + kv_head) * a.list_stride;
+    const int unwritten = pages[count - 1] == n_pages - 1 ? n_pages * a.block_size - n_keys : 0;
+    return {pages, a.block_size, 0, 0, count * a.block_size - unwritten};
+  }
+  const int first_key = a.window > 0 ? max(0, n_keys - a.window) : 0;
+  const int sinks = min(a.sinks, first_key);
+  return {nullptr, a.block_size, sinks, first_key, sinks + n_keys - first_key};
+}
 
 template <int kHeadDim>
 __device__ inline void load_row(const __half* p, float (&v)[kHeadDim / 32]) {
@@ -78,13 +109,9 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   const int t = a.token_list != nullptr ? a.token_list[blockIdx.y] : blockIdx.y;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = a.n_heads / a.n_kv_heads;
-  const int n_keys = a.token_keys[t];
-  // The attended keys as one run of indices: the sinks before the window, then the window.
-  const int first_key = a.window > 0 ? max(0, n_keys - a.window) : 0;
-  const int sinks = min(a.sinks, first_key);
-  const int span = sinks + n_keys - first_key;
-  const int chunk = split_chunk(span);
-  const int begin = split * chunk, end = min(span, begin + chunk);
+  const KeyRun keys = attended_keys(a, t, kv_head);
+  const int chunk = split_chunk(keys.span);
+  const int begin = split * chunk, end = min(keys.span, begin + chunk);
   const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
   const size_t head_offset = static_cast<size_t>(kv_head) * kHeadDim;
@@ -109,7 +136,7 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   for (int base = begin + warp * 32; base < end; base += 32 * kAttentionWarps) {
     const int index = base + lane;
     const bool valid = index < end;
-    const int key = index < sinks ? index : first_key + index - sinks;
+    const int key = valid ? keys.key(index) : 0;
     // Cache row of this lane's key; the P.V loop below takes the others' by shuffle.
     const int slot = valid ? table[key / a.block_size] * a.block_size + key % a.block_size : 0;
     float s[kGroup];

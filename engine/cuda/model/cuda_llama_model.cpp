@@ -34,6 +34,10 @@ struct CudaLlamaModel::State {
   // Per layer, [n_blocks + 1 blocks x block_size x kv_heads x head_dim] fp16. Block n_blocks is
   // scratch: the padding rows of a graph step write and read there.
   std::vector<DeviceArray<uint16_t>> k_cache, v_cache;
+  // block_topk: per layer its budget (none: `full`) and its key bounds, [n_blocks + 1 blocks x
+  // 2 x kv_heads x head_dim] fp16 (min then max), empty for `full` layers.
+  std::vector<std::optional<attention::PageBudget>> page_budgets;
+  std::vector<DeviceArray<uint16_t>> bounds;
   Gemm gemm;
   cudaStream_t stream = nullptr;
   GraphCache graphs;
@@ -41,7 +45,8 @@ struct CudaLlamaModel::State {
   // Step buffers, grown to the largest step seen; growing one drops the captured graphs, which
   // hold their addresses.
   DeviceArray<int32_t> inputs;
-  DeviceArray<float> x, qkv, gate_up, proj, out_x, logits, attn_workspace;
+  DeviceArray<float> x, qkv, gate_up, proj, out_x, logits, attn_workspace, selection_workspace;
+  DeviceArray<int32_t> page_lists;
   DeviceArray<uint16_t> h, attn, act;
   PinnedBuffer<int32_t> staging;
   cudaEvent_t staging_free = nullptr;  // the latest step's inputs have left `staging`
@@ -61,9 +66,15 @@ struct CudaLlamaModel::State {
 };
 
 CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, int32_t n_blocks,
-                               int32_t block_size)
+                               int32_t block_size, std::vector<std::optional<attention::PageBudget>> page_budgets)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
+  if (page_budgets.empty()) page_budgets.resize(static_cast<size_t>(config.n_layers));
+  if (page_budgets.size() != static_cast<size_t>(config.n_layers)) {
+    throw std::invalid_argument("CudaLlamaModel: " + std::to_string(page_budgets.size()) + " page budgets for " +
+                                std::to_string(config.n_layers) + " layers");
+  }
+  s.page_budgets = std::move(page_budgets);
   s.config = config;
   s.n_blocks = n_blocks;
   s.block_size = block_size;
@@ -114,6 +125,7 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
     s.layers.push_back(std::move(l));
     s.k_cache.emplace_back(kv_elements);
     s.v_cache.emplace_back(kv_elements);
+    s.bounds.emplace_back(s.page_budgets[static_cast<size_t>(i)] ? static_cast<size_t>(n_blocks + 1) * 2 * kv_dim : 0);
   }
 }
 
@@ -135,27 +147,31 @@ void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   State& s = *state_;
   if (group != 0) throw std::invalid_argument("copy_kv_block: the CUDA model has one cache group");
   if (src < 0 || src >= s.n_blocks || dst < 0 || dst >= s.n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
-  const size_t block = static_cast<size_t>(s.block_size) * s.config.n_kv_heads * s.config.head_dim;
-  for (auto* caches : {&s.k_cache, &s.v_cache}) {
-    for (auto& layer : *caches) {
+  const size_t row = static_cast<size_t>(s.config.n_kv_heads) * s.config.head_dim;
+  const auto copy = [&](std::vector<DeviceArray<uint16_t>>& arrays, size_t block) {
+    for (auto& layer : arrays) {
+      if (layer.size() == 0) continue;
       check(cudaMemcpyAsync(layer.get() + dst * block, layer.get() + src * block, block * sizeof(uint16_t),
                             cudaMemcpyDeviceToDevice, s.stream),
             "copy_kv_block");
     }
-  }
+  };
+  copy(s.k_cache, s.block_size * row);
+  copy(s.v_cache, s.block_size * row);
+  copy(s.bounds, 2 * row);
 }
 
 void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
-  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, 1);
-  const StepPlan plan = plan_step(batch, flat, s.block_size);
+  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, model::kOnePagedGroup);
+  const StepPlan plan = plan_step(batch, flat, s.block_size, s.n_blocks);
   const StepShape& step = plan.shape;
   const int bucket = plan.graph_bucket;
   const int d = c.n_embd, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
   int32_t* in = s.staging.reserve(step.total());
-  pack_step(plan, batch, flat, s.block_size, s.n_blocks, s.scratch_block(), in);
+  pack_step(plan, batch, flat, s.block_size, s.scratch_block(), in);
 
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
@@ -173,7 +189,25 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   uint16_t* act = s.ensure(s.act, nt * c.n_ff);
   float* out_x = s.ensure(s.out_x, std::max<size_t>(1, static_cast<size_t>(step.outputs) * d));
   float* logits = s.ensure(s.logits, std::max<size_t>(1, static_cast<size_t>(step.outputs) * c.vocab_size));
-  float* workspace = s.ensure(s.attn_workspace, std::max<size_t>(1, paged_attention_workspace(attention)));
+  // block_topk layers: every token (prompt tokens too) selects its pages and attends to them
+  // through the split-KV kernel; no budget here reads more than step.max_keys keys.
+  const bool selects = std::ranges::any_of(s.page_budgets, [](const auto& b) { return b.has_value(); });
+  PageSelectionShape selection{step.tokens, c.n_heads, c.n_kv_heads, c.head_dim, s.block_size, q_dim + 2 * kv_dim,
+                               step.table_width, (step.max_keys + s.block_size - 1) / s.block_size, {}};
+  PagedAttentionShape listed_attention = attention;
+  listed_attention.tokens = step.tokens;
+  int list_stride = 0;
+  for (const auto& budget : s.page_budgets) {
+    if (!budget) continue;
+    selection.budget = *budget;
+    list_stride = std::max(list_stride, page_list_stride(selection));
+  }
+  listed_attention.max_keys = std::min(step.max_keys, list_stride * s.block_size);
+  float* workspace = s.ensure(s.attn_workspace, std::max<size_t>({1, paged_attention_workspace(attention),
+                                                                   selects ? paged_attention_workspace(listed_attention) : 0}));
+  float* scores = selects ? s.ensure(s.selection_workspace, std::max<size_t>(1, page_selection_workspace(selection))) : nullptr;
+  int32_t* page_lists =
+      selects ? s.ensure(s.page_lists, std::max<size_t>(1, nt * c.n_kv_heads * static_cast<size_t>(list_stride))) : nullptr;
   check(cudaMemcpyAsync(inputs, in, step.total() * sizeof(int32_t), cudaMemcpyHostToDevice, s.stream), "upload step inputs");
   check(cudaEventRecord(s.staging_free, s.stream), "cudaEventRecord");
 
@@ -186,6 +220,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   const int32_t* tables = inputs + step.tables();
   const auto* prefill_tiles = reinterpret_cast<const PrefillTile*>(inputs + step.tiles());
   const int32_t* listed = bucket > 0 ? nullptr : inputs + step.decode_list();
+  const int32_t* completed = inputs + step.completed();
   const int tn = step.tokens;
   const bool post_norms = c.features.post_norms;
   const float q_scale = c.features.scale_queries ? c.attention_scale : 1.0f;
@@ -212,12 +247,22 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
                     {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, spec.rope_base,
                      c.features.rope_pairing == model::RopePairing::kHalves, spec.rope_freq_scale, q_scale},
                     s.stream);
-      PagedAttentionShape layer_attention = attention;
-      layer_attention.window = spec.sliding_window;
-      paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, layer_attention,
-                      s.stream);
-      prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, layer_attention,
+      if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
+        uint16_t* bounds = s.bounds[static_cast<size_t>(li)].get();
+        page_bounds(k_cache, completed, step.completed_blocks, bounds, c.n_kv_heads, c.head_dim, s.block_size, s.stream);
+        PageSelectionShape layer_selection = selection;
+        layer_selection.budget = *budget;
+        select_pages(qkv, bounds, tables, token_table, keys, page_lists, scores, layer_selection, s.stream);
+        paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, nullptr, attn, nullptr, workspace, listed_attention,
+                        s.stream, {page_lists, page_list_stride(layer_selection), *budget});
+      } else {
+        PagedAttentionShape layer_attention = attention;
+        layer_attention.window = spec.sliding_window;
+        paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, layer_attention,
                         s.stream);
+        prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, layer_attention,
+                          s.stream);
+      }
       add_output(attn, l.wo.get(), q_dim, l.post_attn_norm);
       s.gemm.norm_linear(x, l.ffn_norm.get(), c.rms_eps, h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
       gated_activation(gate_up, act, tn, c.n_ff, activation, s.stream);
@@ -266,11 +311,18 @@ int32_t single_group_blocks(std::span<const int32_t> blocks_per_group) {
 
 }  // namespace
 
-model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file) {
-  return [&file](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+std::vector<std::optional<attention::PageBudget>> layer_page_budgets(const attention::AttentionPlan& plan) {
+  std::vector<std::optional<attention::PageBudget>> budgets;
+  for (const auto& layer : plan.layers) budgets.push_back(layer.plan.page_budget);
+  return budgets;
+}
+
+model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file, const attention::AttentionPlan& plan) {
+  return [&file, budgets = layer_page_budgets(plan)](std::span<const int32_t> blocks_per_group,
+                                                     int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = gguf_weight_source(file);
     return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights,
-                                            single_group_blocks(blocks_per_group), block_size);
+                                            single_group_blocks(blocks_per_group), block_size, budgets);
   };
 }
 

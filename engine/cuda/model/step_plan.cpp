@@ -26,13 +26,16 @@ int pow2_at_least(int n, int floor) {
 
 }  // namespace
 
-StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size) {
+StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size, int32_t n_blocks) {
   StepPlan plan;
   plan.tokens = static_cast<int>(flat.tokens.size());
   plan.outputs = static_cast<int>(flat.output_rows.size());
   int max_blocks = 1;
   bool decode = true;
   for (const auto& seq : batch) {
+    for (const int32_t id : seq.block_tables[0]) {
+      if (id < 0 || id >= n_blocks) throw std::invalid_argument("forward: block id " + std::to_string(id) + " is out of range");
+    }
     max_blocks = std::max(max_blocks, static_cast<int>(seq.block_tables[0].size()));
     decode = decode && seq.tokens.size() == 1 && seq.logits == model::LogitsWanted::kLast;
   }
@@ -59,11 +62,17 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
   }
   shape.prefill_tiles = static_cast<int>(plan.tiles.size());
   shape.listed_decodes = static_cast<int>(plan.decode_list.size());
+  for (size_t t = 0; t < flat.positions.size(); ++t) {
+    const int32_t pos = flat.positions[t];
+    if ((pos + 1) % block_size != 0) continue;
+    plan.completed_blocks.push_back(batch[static_cast<size_t>(flat.sequence[t])].block_tables[0][static_cast<size_t>(pos / block_size)]);
+  }
+  shape.completed_blocks = bucket > 0 ? bucket : static_cast<int>(plan.completed_blocks.size());
   return plan;
 }
 
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               int32_t n_blocks, int32_t scratch_block, int32_t* out) {
+               int32_t scratch_block, int32_t* out) {
   const StepShape& shape = plan.shape;
   std::fill(out, out + shape.total(), 0);
   for (int t = 0; t < shape.tokens; ++t) {
@@ -88,17 +97,15 @@ void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const mod
   }
   std::memcpy(out + shape.tiles(), plan.tiles.data(), plan.tiles.size() * sizeof(PrefillTile));
   std::copy(plan.decode_list.begin(), plan.decode_list.end(), out + shape.decode_list());
+  int32_t* completed = out + shape.completed();
+  std::fill(completed, completed + shape.completed_blocks, scratch_block);
+  std::copy(plan.completed_blocks.begin(), plan.completed_blocks.end(), completed);
   for (int r = 0; r < shape.table_rows; ++r) {
     int32_t* row = out + shape.tables() + static_cast<size_t>(r) * shape.table_width;
     std::fill(row, row + shape.table_width, scratch_block);
     if (r >= static_cast<int>(batch.size())) continue;
     const auto& table = batch[static_cast<size_t>(r)].block_tables[0];
-    for (size_t i = 0; i < table.size(); ++i) {
-      if (table[i] < 0 || table[i] >= n_blocks) {
-        throw std::invalid_argument("forward: block id " + std::to_string(table[i]) + " is out of range");
-      }
-      row[i] = table[i];
-    }
+    std::copy(table.begin(), table.end(), row);
   }
 }
 

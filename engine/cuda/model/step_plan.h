@@ -23,6 +23,8 @@ struct StepShape {
   int prefill_tiles = 0;     // tensor-core attention tiles (sequences with more than one new token)
   int listed_decodes = 0;    // tokens of one-token sequences, listed for the split-KV attention
                              // (0 in a graph step: there every token is one, and none is listed)
+  int completed_blocks = 0;  // cache blocks whose last slot the step writes (block_topk's bounds);
+                             // a graph step has one entry per token, the scratch block as padding
 
   // Offsets (int32 elements) of the inputs packed into one buffer.
   size_t positions() const { return static_cast<size_t>(tokens); }
@@ -33,7 +35,8 @@ struct StepShape {
   size_t tables() const { return output_rows() + static_cast<size_t>(outputs); }
   size_t tiles() const { return tables() + static_cast<size_t>(table_rows) * table_width; }
   size_t decode_list() const { return tiles() + 4 * static_cast<size_t>(prefill_tiles); }
-  size_t total() const { return decode_list() + static_cast<size_t>(listed_decodes); }
+  size_t completed() const { return decode_list() + static_cast<size_t>(listed_decodes); }
+  size_t total() const { return completed() + static_cast<size_t>(completed_blocks); }
 };
 
 struct StepPlan {
@@ -43,16 +46,17 @@ struct StepPlan {
   int outputs = 0;       // real logits rows
   std::vector<PrefillTile> tiles;
   std::vector<int32_t> decode_list;
+  std::vector<int32_t> completed_blocks;  // real entries (before padding)
 };
 
 // Plans a step of `batch` (already checked and flattened into `flat`; one cache group: the CUDA
-// model runs `full` attention on every layer, its table in block_tables[0]).
-StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size);
+// model runs paged `full` and `block_topk` layers, its table in block_tables[0]). Throws
+// std::invalid_argument for a block id outside [0, n_blocks).
+StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size, int32_t n_blocks);
 
 // Writes the plan's inputs into out[0, plan.shape.total()). Padding rows of a graph step use one
-// key in block `scratch_block`. Throws std::invalid_argument for a block id outside
-// [0, n_blocks).
+// key in block `scratch_block`.
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               int32_t n_blocks, int32_t scratch_block, int32_t* out);
+               int32_t scratch_block, int32_t* out);
 
 }  // namespace strata::cuda
