@@ -120,7 +120,7 @@ TEST(EvictLayout, RefusesBadParametersNamingTheRuleAndLayer) {
   refused(evict_layout("h2o", 64, R"(, "window_tokens": 8)"), "unknown parameter 'window_tokens'");
   const std::string sliding = refusal(evict_layout("h2o", 64), shape(4, 1024, 512));
   EXPECT_NE(sliding.find("layer 0 was trained with a sliding window of 512 tokens"), std::string::npos) << sliding;
-  // Not "not implemented" any more.
+  // A valid layout resolves.
   EXPECT_EQ(refusal(evict_layout("h2o", 64), config), "(accepted)");
 }
 
