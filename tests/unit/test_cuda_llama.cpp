@@ -54,7 +54,8 @@ TEST_P(CudaTeacherForced, ArgmaxAgreesWithTheCpu) {
   auto query = query_devices();
   if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
   const auto& param = GetParam();
-  if (!std::ifstream(param.model_path)) GTEST_SKIP() << "no model file " << param.model_path;
+  // make setup fetches every model file: a missing one is a broken setup, not a reason to skip.
+  ASSERT_TRUE(std::ifstream(param.model_path)) << "no model file " << param.model_path << " (make setup fetches it)";
   const auto file = gguf::GgufFile::open(param.model_path);
   std::ifstream in(test::source_path("tests/golden/parity/" + param.fixture + ".json"));
   const auto fixture = nlohmann::json::parse(in);
@@ -411,7 +412,7 @@ TEST_P(CudaBlockTopk, TeacherForcedLogitsAgreeWithTheCpu) {
   if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
   const auto& param = GetParam();
   const std::string path = param.model_path();
-  if (!std::ifstream(path)) GTEST_SKIP() << "no model file " << path;
+  ASSERT_TRUE(std::ifstream(path)) << "no model file " << path << " (make setup fetches it)";
   const auto file = gguf::GgufFile::open(path);
   model::DecoderModel cpu_model(*file, 2, layout_of(param));
   CudaLlamaModel gpu(cpu_model.config(), *gguf_weight_source(*file), 48, 16, layer_page_budgets(cpu_model.attention_plan()));
