@@ -165,7 +165,11 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
     }
   }
   EXPECT_GE(gpu.captured_graphs(), 1u);
-  double max_diff = 0.0;
+  // The two paths round differently (split-KV on CUDA cores vs tensor-core tiles, cuBLAS shapes),
+  // so where two logits nearly tie the picks may differ: every pick must be the forced argmax or
+  // within the logit tolerance of it.
+  const double tolerance = 0.5;
+  double max_diff = 0.0, worst_gap = 0.0;
   int agree = 0, total = 0;
   for (int i = 0; i < 3; ++i) {
     std::vector<int32_t> table2 = {50, 51, 52, 53};
@@ -175,14 +179,18 @@ TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
       const float* g = decoded[i].data() + step * vocab;
       const float* f = forced.data() + (first + step) * vocab;
       for (size_t v = 0; v < vocab; ++v) max_diff = std::max(max_diff, std::fabs(static_cast<double>(g[v]) - f[v]));
-      agree += argmax(g, vocab) == argmax(f, vocab);
+      const int picked = argmax(g, vocab), best = argmax(f, vocab);
+      agree += picked == best;
+      worst_gap = std::max(worst_gap, static_cast<double>(f[best]) - f[picked]);
       ++total;
     }
   }
-  std::printf("[cuda] graph decode steps vs teacher-forced: max |logit diff| %.3g, argmax agreement %d/%d\n", max_diff, agree,
-              total);
-  EXPECT_EQ(agree, total);
-  EXPECT_LT(max_diff, 0.5);
+  std::printf("[cuda] graph decode steps vs teacher-forced: max |logit diff| %.3g, argmax agreement %d/%d, the others %.3g "
+              "below the forced best at most\n",
+              max_diff, agree, total, worst_gap);
+  EXPECT_GE(agree * 10, total * 9);
+  EXPECT_LT(worst_gap, tolerance);
+  EXPECT_LT(max_diff, tolerance);
 }
 
 // A tiny random model (Llama, or Gemma 3 with QK-norm, post-norms, GeGLU, RoPE by halves and
