@@ -388,7 +388,10 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
         }
 
         // A sliding window of 50 keys, alone and with 4 sink keys (StreamingLLM), both kernels,
-        // against a double-precision softmax over exactly the visible keys.
+        // against a double-precision softmax over exactly the visible keys. The keys no query of
+        // a sequence sees are NaN, as a block a window released may hold anything (another
+        // sequence's keys): neither kernel may read them, the tensor-core one's partly visible
+        // 64-key steps included.
         for (int sinks : {0, 4}) {
           const int window = 50;
           SCOPED_TRACE("window 50, sinks " + std::to_string(sinks));
@@ -400,6 +403,16 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
             }
             return keys;
           });
+          std::vector<uint16_t> k_released = k_cache, v_released = v_cache;
+          for (size_t i = 0; i < lengths.size(); ++i) {
+            const int first_seen = std::max(0, std::max(1, lengths[i] - 2) - window);  // by the sequence's first query
+            for (int key = sinks; key < first_seen; ++key) {
+              const auto at = static_cast<std::ptrdiff_t>(c.offset(static_cast<int>(i), key));
+              std::fill_n(k_released.begin() + at, row, uint16_t{0xffff});
+              std::fill_n(v_released.begin() + at, row, uint16_t{0xffff});
+            }
+          }
+          DeviceArray<uint16_t> d_k_released(k_released), d_v_released(v_released);
           PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
           shape.window = window;
           shape.sinks = sinks;
@@ -415,10 +428,10 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           DeviceArray<PrefillTile> d_tiles(tiles);
           d_split.poison();
           d_tc.poison();
-          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_split.get(),
-                          nullptr, d_workspace.get(), shape, nullptr);
-          prefill_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_tiles.get(), static_cast<int>(tiles.size()),
-                            d_tc.get(), nullptr, shape, nullptr);
+          paged_attention(d_q.get(), d_k_released.get(), d_v_released.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr,
+                          d_split.get(), nullptr, d_workspace.get(), shape, nullptr);
+          prefill_attention(d_q.get(), d_k_released.get(), d_v_released.get(), d_tables.get(), d_tiles.get(),
+                            static_cast<int>(tiles.size()), d_tc.get(), nullptr, shape, nullptr);
           sync();
           EXPECT_LT(relative_error(from_bf16(d_split.download()), want), 1e-2) << "split-KV";
           EXPECT_LT(relative_error(from_bf16(d_tc.download()), want), 2e-2) << "tensor cores";
