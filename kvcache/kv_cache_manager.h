@@ -97,8 +97,10 @@ class KvCacheManager {
   void release_compacted(SeqId seq, int group, std::span<const int32_t> logical_blocks);
 
   bool contains(SeqId seq) const { return sequences_.contains(seq); }
-  int64_t num_tokens(SeqId seq) const;  // reserved: the engine may write positions [0, num_tokens)
-  // Entry i holds positions [i * block_size, (i + 1) * block_size), kNoBlock where released.
+  // Reserved: the engine may write positions [0, num_tokens), one step (max_step_tokens) at a time.
+  int64_t num_tokens(SeqId seq) const;
+  // Entry i holds positions [i * block_size, (i + 1) * block_size), kNoBlock where released or,
+  // in a window_kv group, not taken yet (past the next step).
   // Valid until the next call that changes this sequence.
   std::span<const BlockId> block_table(SeqId seq, int group) const;
   SlotId state_slot(SeqId seq, int group) const;  // recurrent_state groups
