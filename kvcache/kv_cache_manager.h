@@ -58,9 +58,8 @@ class KvCacheManager {
   // hold at most (window_step_units), so that each commit can take the next step's blocks
   // without failing: a long prompt never holds more than sinks + window + one step there.
   // Without max_step_tokens it takes every block and shrinks to the window as commits advance.
-  // With the prefix cache on, the longest run of full
-  // blocks that earlier sequences registered for the same tokens and extra_key is shared rather
-  // than allocated. Returns how many leading tokens already have their KV: a multiple of
+  // With the prefix cache on, the longest run of full blocks that earlier sequences registered
+  // for the same tokens and extra_key is shared rather than allocated. Returns how many leading tokens already have their KV: a multiple of
   // block_size and less than tokens.size(), so the engine computes at least the last token.
   // Returns nullopt, changing nothing, when blocks or slots are short.
   std::optional<int64_t> allocate(SeqId seq, std::span<const TokenId> tokens, std::string_view extra_key = {});
