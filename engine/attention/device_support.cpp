@@ -14,9 +14,9 @@ void check_runs_on_cuda(const AttentionPlan& plan) {
     if (!find_backend(p.backend, layer).runs_on_cuda) {
       throw LayoutError(layer + ", which the CUDA model does not run yet (use --device cpu)");
     }
-    if (p.cache_kind != kvcache::CacheKind::kPagedKv || p.sink_tokens > 0 || !p.head_windows.empty()) {
-      throw LayoutError(layer + " with sinks, per-head windows or pages released outside its window, which the CUDA model "
-                        "does not run yet (use --device cpu)");
+    if (!p.head_windows.empty()) {
+      throw LayoutError(layer + " with per-head windows (MoA), which the CUDA attention kernels do not take: they read one "
+                        "window for every head of a layer (use --device cpu)");
     }
     if (p.reuse_selection_of >= 0) {
       throw LayoutError(layer + " reusing layer " + std::to_string(p.reuse_selection_of) +

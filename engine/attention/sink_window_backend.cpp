@@ -66,8 +66,8 @@ BackendInfo sink_window_backend() {
       .summary = "sink tokens + the last W tokens (StreamingLLM / LM-Infinite), optional per-head windows (MoA)",
       .cache_kinds = {kvcache::CacheKind::kWindowKv},
       .parameters = {"sink_tokens", "window_tokens", "window_fraction", "head_windows"},
-      .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = true, .cuda_graphs = false},
-      .runs_on_cuda = false,
+      .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = true, .cuda_graphs = true},
+      .runs_on_cuda = true,  // per-head windows excepted (device_support.h)
       .bytes_per_token = fp16_kv_bytes_per_token,
       .resolve = resolve_sink_window,
   };

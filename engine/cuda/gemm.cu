@@ -1,6 +1,7 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/kernels/single_token_linear.cuh"
+#include "engine/cuda/op_args.cuh"
 #include "engine/cuda/ops.h"
 
 namespace strata::cuda {
@@ -8,17 +9,51 @@ namespace strata::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
+constexpr int kMaxStagedIn = (48 << 10) / 2;            // bf16 inputs staged without opting in to more shared memory
 
 // The one-token GEMV applies: in % 8 == 0 (16-byte rows).
 bool single_token(int n_tokens, int in) { return n_tokens == 1 && in % 8 == 0; }
 
-void launch_single_token(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int in, int out, bool accumulate,
-                         cudaStream_t stream) {
-  const int blocks = (out + kernels::kLinearWarps - 1) / kernels::kLinearWarps;
-  kernels::launch_dependent(kernels::single_token_linear, blocks, 32 * kernels::kLinearWarps, 0, stream,
-                            reinterpret_cast<const __nv_bfloat16*>(w_bf16), reinterpret_cast<const __nv_bfloat16*>(x_bf16), y, in,
-                            out, accumulate);
+// f(x) as bf16 rows: the RMSNorm or the merge is written to the scratch first.
+const uint16_t* materialized(const LinearInput& x, int n_tokens, int in, cudaStream_t stream) {
+  switch (x.kind) {
+    case LinearInput::Kind::kBf16: return x.x_bf16;
+    case LinearInput::Kind::kRmsNorm: rms_norm(x.x, x.norm_weight, x.scratch, n_tokens, in, x.eps, stream); break;
+    case LinearInput::Kind::kSplitAttention:
+      merge_splits(x.partials, n_tokens, in / x.head_dim, x.head_dim, x.splits, x.scratch, stream);
+      break;
+  }
+  return x.scratch;
+}
+
+template <class Input, class Output>
+void launch_single_token(const uint16_t* w_bf16, int in, int pairs, const Input& input, const Output& output, cudaStream_t stream) {
+  const int blocks = (pairs + kernels::kLinearWarps - 1) / kernels::kLinearWarps;
+  const size_t shared = Input::kStaged ? static_cast<size_t>(in) * 2 : 0;
+  kernels::launch_dependent(kernels::single_token_linear<Input, Output>, blocks, 32 * kernels::kLinearWarps, shared, stream,
+                            reinterpret_cast<const __nv_bfloat16*>(w_bf16), in, input, output);
   check(cudaGetLastError(), "single_token_linear");
+}
+
+// The one-token GEMV writing `pairs` pairs of rows through `output`. It stages the RMSNorm or the
+// merge of its input itself unless the row is too wide for its shared memory.
+template <class Output>
+void launch_single_token(const LinearInput& x, const uint16_t* w_bf16, int in, int pairs, const Output& output,
+                         cudaStream_t stream) {
+  if (in <= kMaxStagedIn && x.kind == LinearInput::Kind::kRmsNorm) {
+    return launch_single_token(w_bf16, in, pairs, kernels::RmsNormInput{x.x, x.norm_weight, x.eps}, output, stream);
+  }
+  if (in <= kMaxStagedIn && x.kind == LinearInput::Kind::kSplitAttention) {
+    const kernels::MergedSplitsInput input{x.partials, x.partials + static_cast<size_t>(in) * x.splits, x.splits, x.head_dim};
+    return launch_single_token(w_bf16, in, pairs, input, output, stream);
+  }
+  const kernels::Bf16Input input{reinterpret_cast<const __nv_bfloat16*>(materialized(x, 1, in, stream))};
+  launch_single_token(w_bf16, in, pairs, input, output, stream);
+}
+
+void single_token_rows(const LinearInput& x, const uint16_t* w_bf16, float* y, int in, int out, bool accumulate,
+                       cudaStream_t stream) {
+  launch_single_token(x, w_bf16, in, (out + 1) / 2, kernels::RowsOutput{y, out, accumulate}, stream);
 }
 
 }  // namespace
@@ -32,26 +67,50 @@ Gemm::~Gemm() {
   if (handle_ != nullptr) cublasDestroy(handle_);
 }
 
-void Gemm::linear(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
-                  cudaStream_t stream) {
-  if (!single_token(n_tokens, in)) return cublas(x_bf16, w_bf16, y, n_tokens, in, out, 0.0f, stream);
-  launch_single_token(x_bf16, w_bf16, y, in, out, false, stream);
+void Gemm::linear(const LinearInput& x, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, cudaStream_t stream) {
+  if (!single_token(n_tokens, in)) return cublas(x, w_bf16, y, n_tokens, in, out, 0.0f, stream);
+  single_token_rows(x, w_bf16, y, in, out, false, stream);
 }
 
-void Gemm::linear_add(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
+void Gemm::linear_add(const LinearInput& x, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out,
                       cudaStream_t stream) {
-  if (!single_token(n_tokens, in)) return cublas(x_bf16, w_bf16, y, n_tokens, in, out, 1.0f, stream);
-  launch_single_token(x_bf16, w_bf16, y, in, out, true, stream);
+  if (!single_token(n_tokens, in)) return cublas(x, w_bf16, y, n_tokens, in, out, 1.0f, stream);
+  single_token_rows(x, w_bf16, y, in, out, true, stream);
 }
 
-void Gemm::norm_linear(const float* x, const float* norm_weight, float eps, uint16_t* h, const uint16_t* w_bf16, float* y,
-                       int n_tokens, int in, int out, cudaStream_t stream) {
-  rms_norm(x, norm_weight, h, n_tokens, in, eps, stream);
-  linear(h, w_bf16, y, n_tokens, in, out, stream);
+void Gemm::gated_linear(const LinearInput& x, const uint16_t* w_gate_up_bf16, float* gate_up, uint16_t* act_bf16,
+                        int n_tokens, int in, int n_ff, GatedActivation activation, cudaStream_t stream) {
+  if (!single_token(n_tokens, in)) {
+    cublas(x, w_gate_up_bf16, gate_up, n_tokens, in, 2 * n_ff, 0.0f, stream);
+    return gated_activation(gate_up, act_bf16, n_tokens, n_ff, activation, stream);
+  }
+  with_activation(activation, [&](auto act) {
+    launch_single_token(x, w_gate_up_bf16, in, n_ff,
+                        kernels::GatedOutput<decltype(act)>{reinterpret_cast<__nv_bfloat16*>(act_bf16), n_ff}, stream);
+  });
 }
 
-void Gemm::cublas(const uint16_t* x_bf16, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
+void Gemm::rope_linear(const LinearInput& x, const uint16_t* w_qkv_bf16, float* qkv, int in, const int32_t* positions,
+                       const int32_t* slots, uint16_t* k_cache_fp16, uint16_t* v_cache_fp16, const RopeKvWriteShape& rope,
+                       cudaStream_t stream) {
+  const kernels::RopeArgs args = rope_args(rope);
+  if (!single_token(rope.tokens, in)) {
+    cublas(x, w_qkv_bf16, qkv, rope.tokens, in, args.qkv_stride, 0.0f, stream);
+    return rope_kv_write(qkv, positions, slots, k_cache_fp16, v_cache_fp16, rope, stream);
+  }
+  const kernels::RopeKvOutput output{qkv,
+                                     positions,
+                                     slots,
+                                     reinterpret_cast<__half*>(k_cache_fp16),
+                                     reinterpret_cast<__half*>(v_cache_fp16),
+                                     args};
+  launch_single_token(x, w_qkv_bf16, in, kernels::rope_pairs_per_row(args), output, stream);
+}
+
+void Gemm::cublas(const LinearInput& x, const uint16_t* w_bf16, float* y, int n_tokens, int in, int out, float beta,
                   cudaStream_t stream) {
+  if (n_tokens <= 0) return;
+  const uint16_t* x_bf16 = materialized(x, n_tokens, in, stream);
   check(cublasSetStream(handle_, stream), "cublasSetStream");
   check(cublasSetWorkspace(handle_, workspace_.get(), kWorkspaceBytes), "cublasSetWorkspace");
   const float alpha = 1.0f;

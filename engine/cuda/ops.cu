@@ -15,6 +15,7 @@
 #include "engine/cuda/kernels/rope_kv_write.cuh"
 #include "engine/cuda/kernels/sampling.cuh"
 #include "engine/cuda/ops.h"
+#include "engine/cuda/op_args.cuh"
 
 namespace strata::cuda {
 namespace {
@@ -65,6 +66,17 @@ void with_group(int group, const char* what, Launch&& launch) {
   }
 }
 
+// The merge of the splits paged_attention wrote into `workspace` (partial outputs, then their
+// log-sum-exps) for the listed tokens (or 0..tokens-1).
+void launch_merge_splits(const float* workspace, const int32_t* token_list, uint16_t* out_bf16, float* lse, int tokens,
+                         int n_heads, int head_dim, int splits, cudaStream_t stream) {
+  const float* partial_lse = workspace + static_cast<size_t>(tokens) * n_heads * splits * head_dim;
+  kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(tokens)), head_dim, 0,
+                            stream, workspace, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, n_heads, splits,
+                            head_dim);
+  launched("merge_splits");
+}
+
 }  // namespace
 
 void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream) {
@@ -106,38 +118,44 @@ void gated_activation(const float* gate_up, uint16_t* out_bf16, int tokens, int 
   const int64_t n = static_cast<int64_t>(tokens) * n_ff;
   if (n <= 0) return;
   auto* out = as<__nv_bfloat16>(out_bf16);
-  if (activation == GatedActivation::kSilu) {
-    kernels::launch_dependent(kernels::gated_activation<kernels::Silu>, grid_for(n), kRowThreads, 0, stream, gate_up, out,
+  with_activation(activation, [&](auto act) {
+    kernels::launch_dependent(kernels::gated_activation<decltype(act)>, grid_for(n), kRowThreads, 0, stream, gate_up, out,
                               static_cast<size_t>(n), n_ff);
-  } else {
-    kernels::launch_dependent(kernels::gated_activation<kernels::GeluTanh>, grid_for(n), kRowThreads, 0, stream, gate_up, out,
-                              static_cast<size_t>(n), n_ff);
+  });
+  launched("gated_activation");
+}
+
+kernels::RopeArgs rope_args(const RopeKvWriteShape& s) {
+  if (s.head_dim % 2 != 0 || s.rope_dim % 2 != 0 || s.rope_dim > s.head_dim) {
+    throw std::invalid_argument("rope_kv_write: head_dim and rope_dim must be even, rope_dim <= head_dim");
   }
+  return {(s.n_heads + 2 * s.n_kv_heads) * s.head_dim,
+          s.n_heads,
+          s.n_kv_heads,
+          s.head_dim,
+          s.rope_dim,
+          s.halves,
+          -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base),
+          s.freq_scale,
+          s.q_scale};
 }
 
 void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, uint16_t* k_cache_fp16,
                    uint16_t* v_cache_fp16, const RopeKvWriteShape& s, cudaStream_t stream) {
   if (s.tokens <= 0) return;
-  if (s.head_dim % 2 != 0 || s.rope_dim % 2 != 0 || s.rope_dim > s.head_dim) {
-    throw std::invalid_argument("rope_kv_write: head_dim and rope_dim must be even, rope_dim <= head_dim");
-  }
-  const kernels::RopeArgs args{(s.n_heads + 2 * s.n_kv_heads) * s.head_dim,
-                               s.n_heads,
-                               s.n_kv_heads,
-                               s.head_dim,
-                               s.rope_dim,
-                               s.halves,
-                               -2.0f / static_cast<float>(s.rope_dim) * std::log2(s.rope_base),
-                               s.freq_scale,
-                               s.q_scale};
   kernels::launch_dependent(kernels::rope_kv_write, s.tokens, kRopeThreads, 0, stream, qkv, positions, slots,
-                            as<__half>(k_cache_fp16), as<__half>(v_cache_fp16), args);
+                            as<__half>(k_cache_fp16), as<__half>(v_cache_fp16), rope_args(s));
   launched("rope_kv_write");
 }
 
 int attention_splits(int max_keys) {
   const int chunk = kernels::split_chunk(std::max(max_keys, 1));
   return (std::max(max_keys, 1) + chunk - 1) / chunk;
+}
+
+void merge_splits(const float* workspace, int tokens, int n_heads, int head_dim, int splits, uint16_t* out_bf16,
+                  cudaStream_t stream) {
+  if (tokens > 0) launch_merge_splits(workspace, nullptr, out_bf16, nullptr, tokens, n_heads, head_dim, splits, stream);
 }
 
 size_t paged_attention_workspace(const PagedAttentionShape& s) {
@@ -174,10 +192,8 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
     });
   });
   launched("paged_attention");
-  if (splits > 1) {
-    kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream,
-                              partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
-    launched("merge_splits");
+  if (splits > 1 && !s.defer_merge) {
+    launch_merge_splits(workspace, token_list, out_bf16, lse, s.tokens, s.n_heads, s.head_dim, splits, stream);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "engine/common/half.h"
 #include "engine/attention/eviction.h"
 #include "engine/cpu/ops.h"
+#include "engine/model/cached_reads.h"
 #include "engine/model/evicting_layers.h"
 #include "engine/model/gguf_weights.h"
 #include "engine/model/step_page_selection.h"
@@ -20,33 +21,6 @@ namespace {
 // An evicting group's budget in whole blocks (as kvcache rounds it).
 int64_t budget_blocks(const attention::CacheGroupPlan& group, int32_t block_size) {
   return kvcache::blocks_for_tokens(group.token_budget, block_size);
-}
-
-// Every block a step reads must still be in the cache: a window group may have released the
-// blocks its window left, an evicting group those its compactions emptied, never one a query of
-// this step reads.
-void check_reads_are_cached(const ForwardBatch& batch, const attention::AttentionPlan& plan, int32_t block_size) {
-  for (const BatchSequence& s : batch) {
-    for (size_t g = 0; g < plan.groups.size(); ++g) {
-      const auto& group = plan.groups[g];
-      if (group.kind == kvcache::CacheKind::kRecurrentState) continue;
-      const auto& table = s.block_tables[g];
-      const attention::QueryKeys keys =
-          group.kind == kvcache::CacheKind::kEvictingKv
-              ? attention::compacted_layout(table, budget_blocks(group, block_size), block_size).keys(s.start_pos)
-              : attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
-      const auto check = [&](int64_t from, int64_t to) {
-        for (int64_t b = from / block_size; b * block_size < to; ++b) {
-          if (table[static_cast<size_t>(b)] < 0) {
-            throw std::invalid_argument("forward: cache group " + std::to_string(g) + " has released block " +
-                                        std::to_string(b) + ", which this step reads");
-          }
-        }
-      };
-      check(0, keys.sink_end);
-      check(keys.window_begin, static_cast<int64_t>(s.start_pos) + static_cast<int64_t>(s.tokens.size()));
-    }
-  }
 }
 
 // The norm before the FFN: llama.cpp names Qwen3-Next's (transformers' post_attention_layernorm)

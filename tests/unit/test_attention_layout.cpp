@@ -241,21 +241,33 @@ TEST(AttentionLayout, Gemma3NativeWindowsHoldAbout18PercentOfTheKvAt32k) {
   EXPECT_EQ(peak_bytes, figure["bytes"].get<int64_t>());
 }
 
-TEST(AttentionLayout, CudaRunsFullLayersOnOnePagedCache) {
+// The CUDA model runs paged and window cache groups: full layers, trained windows as masks or
+// released (Gemma 3's native layout), sink_window; not per-head windows, nor other backends.
+TEST(AttentionLayout, CudaRunsPagedAndWindowGroupsButNotPerHeadWindows) {
   EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, smollm2_like())));
   EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, gemma3_like())));  // trained windows as masks
-  try {
-    check_runs_on_cuda(resolve(R"({"layers": {"3-29": {"backend": "sink_window", "window_tokens": 64}}})", smollm2_like()));
-    ADD_FAILURE() << "accepted";
-  } catch (const LayoutError& e) {
-    EXPECT_STREQ(e.what(), "--device cuda: layer 3 runs sink_window, which the CUDA model does not run yet (use --device cpu)");
+  EXPECT_NO_THROW(
+      check_runs_on_cuda(resolve(R"({"layers": {"3-29": {"backend": "sink_window", "window_tokens": 64}}})", smollm2_like())));
+  const std::filesystem::path dir = std::string(STRATA_SOURCE_DIR) + "/configs/attention";
+  for (const char* gemma_layout : {"gemma3_native.json", "sink_window_global_layers.json"}) {
+    EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout::load(dir / gemma_layout), gemma3_like())))
+        << gemma_layout;
   }
   try {
-    check_runs_on_cuda(resolve(R"({"layers": {"*": {"backend": "full", "release_outside_window": true}}})", gemma3_like()));
+    check_runs_on_cuda(resolve_attention(AttentionLayout::load(dir / "moa_smollm2.json"), smollm2_like()));
     ADD_FAILURE() << "accepted";
   } catch (const LayoutError& e) {
-    EXPECT_NE(std::string(e.what()).find("layer 0 runs full with sinks, per-head windows or pages released"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("--device cuda: layer 2 runs sink_window with per-head windows (MoA), which the CUDA "
+                                         "attention kernels do not take"),
+              std::string::npos)
         << e.what();
+  }
+  try {
+    check_runs_on_cuda(resolve(R"({"layers": {"*": {"backend": "evict", "policy": "h2o", "budget_tokens": 256}}})",
+                               smollm2_like()));
+    ADD_FAILURE() << "accepted";
+  } catch (const LayoutError& e) {
+    EXPECT_STREQ(e.what(), "--device cuda: layer 0 runs evict, which the CUDA model does not run yet (use --device cpu)");
   }
 }
 
@@ -355,6 +367,8 @@ TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   EXPECT_FALSE(backends[1].supports.prefix_cache);
   EXPECT_TRUE(backends[1].supports.chunked_prefill);
   EXPECT_TRUE(backends[1].supports.preemption_recompute);
+  EXPECT_TRUE(backends[1].supports.cuda_graphs);
+  EXPECT_TRUE(backends[1].runs_on_cuda);
   EXPECT_EQ(backends[1].bytes_per_token(smollm2_like()), 768);
   EXPECT_EQ(backends[2].name, "block_topk");
   EXPECT_EQ(backends[2].cache_kinds, std::vector<kvcache::CacheKind>{kvcache::CacheKind::kPagedKv});

@@ -388,7 +388,10 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
         }
 
         // A sliding window of 50 keys, alone and with 4 sink keys (StreamingLLM), both kernels,
-        // against a double-precision softmax over exactly the visible keys.
+        // against a double-precision softmax over exactly the visible keys. The keys no query of
+        // a sequence sees are NaN, as a block a window released may hold anything (another
+        // sequence's keys): neither kernel may read them, the tensor-core one's partly visible
+        // 64-key steps included.
         for (int sinks : {0, 4}) {
           const int window = 50;
           SCOPED_TRACE("window 50, sinks " + std::to_string(sinks));
@@ -400,6 +403,16 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
             }
             return keys;
           });
+          std::vector<uint16_t> k_released = k_cache, v_released = v_cache;
+          for (size_t i = 0; i < lengths.size(); ++i) {
+            const int first_seen = std::max(0, std::max(1, lengths[i] - 2) - window);  // by the sequence's first query
+            for (int key = sinks; key < first_seen; ++key) {
+              const auto at = static_cast<std::ptrdiff_t>(c.offset(static_cast<int>(i), key));
+              std::fill_n(k_released.begin() + at, row, uint16_t{0xffff});
+              std::fill_n(v_released.begin() + at, row, uint16_t{0xffff});
+            }
+          }
+          DeviceArray<uint16_t> d_k_released(k_released), d_v_released(v_released);
           PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, max_blocks, longest, scale};
           shape.window = window;
           shape.sinks = sinks;
@@ -415,10 +428,10 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
           DeviceArray<PrefillTile> d_tiles(tiles);
           d_split.poison();
           d_tc.poison();
-          paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_split.get(),
-                          nullptr, d_workspace.get(), shape, nullptr);
-          prefill_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_tiles.get(), static_cast<int>(tiles.size()),
-                            d_tc.get(), nullptr, shape, nullptr);
+          paged_attention(d_q.get(), d_k_released.get(), d_v_released.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr,
+                          d_split.get(), nullptr, d_workspace.get(), shape, nullptr);
+          prefill_attention(d_q.get(), d_k_released.get(), d_v_released.get(), d_tables.get(), d_tiles.get(),
+                            static_cast<int>(tiles.size()), d_tc.get(), nullptr, shape, nullptr);
           sync();
           EXPECT_LT(relative_error(from_bf16(d_split.download()), want), 1e-2) << "split-KV";
           EXPECT_LT(relative_error(from_bf16(d_tc.download()), want), 2e-2) << "tensor cores";
@@ -577,44 +590,110 @@ TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
   std::printf("[cuda] block_topk: %d of %d page lists equal to the definition, the rest within rounding\n", exact, lists);
 }
 
-TEST_F(CudaOps, NormAndSwigluLinearsMatchTheCpu) {
+// The projections with their neighbours fused (at one token the GEMV stages the RMSNorm of its
+// input and gives out the gated activation) against the CPU's RMSNorm and the unfused ops. A row
+// wider than the GEMV stages (24,584) takes the RMSNorm kernel first.
+TEST_F(CudaOps, NormAndGatedProjectionsMatchTheCpuAndTheUnfusedOps) {
   SCOPED_TRACE(seed_);
-  const int in = 576, out = 136;
+  const int n_ff = 68, out = 2 * n_ff;
   Gemm gemm;
-  for (int n : {1, 4}) {
-    SCOPED_TRACE("tokens " + std::to_string(n));
-    auto x = random(static_cast<size_t>(n) * in, 2.0f), norm_w = random(in), gate_up = random(static_cast<size_t>(n) * 2 * in, 2.0f);
-    auto w = to_bf16(random(static_cast<size_t>(out) * in, 0.05f));
-    DeviceArray<float> d_x(x), d_norm_w(norm_w), d_gate_up(gate_up), d_y(static_cast<size_t>(n) * out),
-        d_acc(static_cast<size_t>(n) * out);
-    DeviceArray<uint16_t> d_w(w), d_scratch(static_cast<size_t>(n) * in);
-    d_y.poison();
-    std::vector<float> base = random(static_cast<size_t>(n) * out);
-    d_acc.upload(base);
-    gemm.norm_linear(d_x.get(), d_norm_w.get(), 1e-5f, d_scratch.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
-    gated_activation(d_gate_up.get(), d_scratch.get(), n, in, GatedActivation::kSilu, nullptr);
-    gemm.linear_add(d_scratch.get(), d_w.get(), d_acc.get(), n, in, out, nullptr);
-    sync();
-    std::vector<float> normed(static_cast<size_t>(n) * in), act(static_cast<size_t>(n) * in);
-    for (int t = 0; t < n; ++t) {
-      cpu::rms_norm(&x[t * in], norm_w.data(), &normed[t * in], in, 1e-5f);
-      cpu::swiglu(&gate_up[t * 2 * in], &gate_up[t * 2 * in + in], &act[t * in], in);
-    }
-    std::vector<float> want_y(static_cast<size_t>(n) * out), want_acc(base);
-    for (int t = 0; t < n; ++t) {
-      for (int o = 0; o < out; ++o) {
-        double a = 0.0, b = 0.0;
-        for (int i = 0; i < in; ++i) {
-          const double wv = bf16_to_f32(w[o * in + i]);
-          a += wv * bf16_to_f32(f32_to_bf16(normed[t * in + i]));
-          b += wv * bf16_to_f32(f32_to_bf16(act[t * in + i]));
-        }
-        want_y[t * out + o] = static_cast<float>(a);
-        want_acc[t * out + o] += static_cast<float>(b);
+  for (int in : {576, 24584}) {
+    for (int n : {1, 4}) {
+      SCOPED_TRACE("in " + std::to_string(in) + ", tokens " + std::to_string(n));
+      auto x = random(static_cast<size_t>(n) * in, 2.0f), norm_w = random(in);
+      auto w = to_bf16(random(static_cast<size_t>(out) * in, 0.05f));
+      DeviceArray<float> d_x(x), d_norm_w(norm_w), d_y(static_cast<size_t>(n) * out), d_gate_up(static_cast<size_t>(n) * out);
+      DeviceArray<uint16_t> d_w(w), d_normed(static_cast<size_t>(n) * in), d_act(static_cast<size_t>(n) * n_ff),
+          d_want_act(static_cast<size_t>(n) * n_ff);
+      d_y.poison();
+      const LinearInput input = LinearInput::rms_norm(d_x.get(), d_norm_w.get(), 1e-5f, d_normed.get());
+      gemm.linear(input, d_w.get(), d_y.get(), n, in, out, nullptr);
+      for (auto activation : {GatedActivation::kSilu, GatedActivation::kGeluTanh}) {
+        d_act.poison();
+        gemm.gated_linear(input, d_w.get(), d_gate_up.get(), d_act.get(), n, in, n_ff, activation, nullptr);
+        gated_activation(d_y.get(), d_want_act.get(), n, n_ff, activation, nullptr);
+        sync();
+        EXPECT_LT(relative_error(from_bf16(d_act.download()), from_bf16(d_want_act.download())), 1e-3);
       }
+      std::vector<float> normed(static_cast<size_t>(n) * in), want_y(static_cast<size_t>(n) * out);
+      for (int t = 0; t < n; ++t) cpu::rms_norm(&x[t * in], norm_w.data(), &normed[t * in], in, 1e-5f);
+      for (int t = 0; t < n; ++t) {
+        for (int o = 0; o < out; ++o) {
+          double a = 0.0;
+          for (int i = 0; i < in; ++i) a += bf16_to_f32(w[o * in + i]) * static_cast<double>(bf16_to_f32(f32_to_bf16(normed[t * in + i])));
+          want_y[t * out + o] = static_cast<float>(a);
+        }
+      }
+      EXPECT_LT(relative_error(d_y.download(), want_y), 1e-2);
     }
-    EXPECT_LT(relative_error(d_y.download(), want_y), 1e-2);
-    EXPECT_LT(relative_error(d_acc.download(), want_acc), 1e-2);
+  }
+}
+
+// The qkv projection that applies RoPE and writes K and V itself (one token) gives the bits of
+// the plain projection followed by rope_kv_write; more tokens run those two.
+TEST_F(CudaOps, RopeProjectionEqualsProjectionThenRopeKvWrite) {
+  SCOPED_TRACE(seed_);
+  Gemm gemm;
+  for (auto [head_dim, rope_dim, halves] : {std::tuple{64, 64, false}, std::tuple{128, 64, true}}) {
+    for (int n : {1, 3}) {
+      SCOPED_TRACE("head_dim " + std::to_string(head_dim) + (halves ? " halves" : "") + ", tokens " + std::to_string(n));
+      const int in = 256, n_heads = 6, n_kv_heads = 2, n_slots = 16;
+      const int q_dim = n_heads * head_dim, stride = q_dim + 2 * n_kv_heads * head_dim;
+      const size_t cache_size = static_cast<size_t>(n_slots) * n_kv_heads * head_dim;
+      auto x = to_bf16(random(static_cast<size_t>(n) * in)), w = to_bf16(random(static_cast<size_t>(stride) * in, 0.05f));
+      std::vector<int32_t> positions = {5, 77, 300}, slots = {9, 2, 14};
+      DeviceArray<uint16_t> d_x(x), d_w(w), k_fused(cache_size), v_fused(cache_size), k_want(cache_size), v_want(cache_size);
+      DeviceArray<int32_t> d_positions(positions), d_slots(slots);
+      DeviceArray<float> qkv_fused(static_cast<size_t>(n) * stride), qkv_want(static_cast<size_t>(n) * stride);
+      for (auto* cache : {&k_fused, &v_fused, &k_want, &v_want}) cache->poison();
+      qkv_fused.poison();
+      const RopeKvWriteShape rope{n, n_heads, n_kv_heads, head_dim, rope_dim, 10000.0f, halves, 1.0f, 0.125f};
+      gemm.rope_linear(LinearInput::bf16(d_x.get()), d_w.get(), qkv_fused.get(), in, d_positions.get(), d_slots.get(),
+                       k_fused.get(), v_fused.get(), rope, nullptr);
+      gemm.linear(LinearInput::bf16(d_x.get()), d_w.get(), qkv_want.get(), n, in, stride, nullptr);
+      rope_kv_write(qkv_want.get(), d_positions.get(), d_slots.get(), k_want.get(), v_want.get(), rope, nullptr);
+      sync();
+      const auto got = qkv_fused.download(), want = qkv_want.download();
+      for (int t = 0; t < n; ++t) {
+        for (int j = 0; j < q_dim; ++j) ASSERT_EQ(got[t * stride + j], want[t * stride + j]) << "q " << t << " " << j;
+      }
+      EXPECT_EQ(k_fused.download(), k_want.download());
+      EXPECT_EQ(v_fused.download(), v_want.download());
+    }
+  }
+}
+
+// At one token the o projection merges the attention's key splits as it reads them
+// (defer_merge): the bits of the merge kernel followed by the projection, also where the row is
+// too wide for the GEMV to stage it (28,672 values: the merge kernel runs first).
+TEST_F(CudaOps, ProjectionMergingTheSplitsEqualsMergeThenProjection) {
+  SCOPED_TRACE(seed_);
+  Gemm gemm;
+  for (auto [n_heads, n_kv_heads, head_dim] : {std::tuple{9, 3, 64}, std::tuple{112, 14, 256}}) {
+    SCOPED_TRACE("heads " + std::to_string(n_heads) + "/" + std::to_string(n_kv_heads) + " head_dim " + std::to_string(head_dim));
+    const int keys = 300, block_size = 16, out = 40, in = n_heads * head_dim;
+    PagedCase c = paged_case({keys}, block_size, static_cast<size_t>(n_kv_heads) * head_dim);
+    const std::vector<int32_t> token_table = {0}, token_keys = {keys};
+    auto q = random(static_cast<size_t>(in));
+    auto w = to_bf16(random(static_cast<size_t>(out) * in, 0.05f));
+    DeviceArray<float> d_q(q);
+    DeviceArray<uint16_t> d_k(c.k_cache), d_v(c.v_cache), d_w(w), d_attn(static_cast<size_t>(in)), d_scratch(static_cast<size_t>(in));
+    DeviceArray<int32_t> d_tables(c.tables), d_table(token_table), d_keys(token_keys);
+    PagedAttentionShape shape{1, n_heads, n_kv_heads, head_dim, block_size, in, c.max_blocks, keys, 0.125f};
+    ASSERT_GT(attention_splits(keys), 1);
+    DeviceArray<float> d_workspace(paged_attention_workspace(shape)), d_want(static_cast<size_t>(out)), d_got(static_cast<size_t>(out));
+    d_got.poison();
+    paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_attn.get(), nullptr,
+                    d_workspace.get(), shape, nullptr);
+    gemm.linear(LinearInput::bf16(d_attn.get()), d_w.get(), d_want.get(), 1, in, out, nullptr);
+    shape.defer_merge = true;
+    d_attn.poison();
+    paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_attn.get(), nullptr,
+                    d_workspace.get(), shape, nullptr);
+    gemm.linear(LinearInput::split_attention(d_workspace.get(), attention_splits(keys), head_dim, d_scratch.get()), d_w.get(),
+                d_got.get(), 1, in, out, nullptr);
+    sync();
+    EXPECT_EQ(d_got.download(), d_want.download());
   }
 }
 
@@ -721,10 +800,10 @@ TEST_F(CudaOps, GemmMatchesDoubleReference) {
     DeviceArray<uint16_t> d_x(x), d_w(w);
     DeviceArray<float> d_y(static_cast<size_t>(n) * out);
     d_y.poison();
-    gemm.linear(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);
+    gemm.linear(LinearInput::bf16(d_x.get()), d_w.get(), d_y.get(), n, in, out, nullptr);
     sync();
     const auto first = d_y.download();
-    gemm.linear_add(d_x.get(), d_w.get(), d_y.get(), n, in, out, nullptr);  // y += x W^T: twice the product
+    gemm.linear_add(LinearInput::bf16(d_x.get()), d_w.get(), d_y.get(), n, in, out, nullptr);  // y += x W^T: twice the product
     sync();
     std::vector<float> expected(static_cast<size_t>(n) * out);
     for (int t = 0; t < n; ++t) {

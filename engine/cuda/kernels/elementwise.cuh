@@ -3,6 +3,7 @@
 
 #include <cuda_bf16.h>
 
+#include "engine/cuda/kernels/activations.cuh"
 #include "engine/cuda/kernels/dependent_launch.cuh"
 
 namespace strata::cuda::kernels {
@@ -15,18 +16,6 @@ __global__ void embed(const __nv_bfloat16* __restrict__ table, const int* __rest
   float* out = hidden + static_cast<size_t>(blockIdx.x) * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = __bfloat162float(row[i]) * scale;
 }
-
-struct Silu {
-  __device__ static float apply(float g) { return g / (1.0f + __expf(-g)); }
-};
-
-// GELU, tanh approximation (Gemma's GeGLU).
-struct GeluTanh {
-  __device__ static float apply(float g) {
-    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
-    return 0.5f * g * (1.0f + tanhf(kSqrt2OverPi * g * (1.0f + 0.044715f * g * g)));
-  }
-};
 
 // out[t][j] = bf16(act(gate_up[t][j]) * gate_up[t][n_ff + j]) over tokens x n_ff: the fused
 // gate/up projection puts each token's gate row before its up row.

@@ -82,13 +82,17 @@ __global__ void __launch_bounds__(32 * kPrefillWarps) prefill_attention(PrefillA
   // would add exact zeros, so skipping them keeps results independent of the tiling.
   const int tile_first_key = a.window > 0 ? tile.first_pos - a.window + 1 : 0;
 
+  // Nor are the keys of a step no query of the tile sees read: they may lie in blocks a window
+  // released (another sequence's by now); zeros in their place add the same exact zeros.
+  auto tile_sees = [&](int key) { return key <= last_pos && (key >= tile_first_key || key < a.sinks); };
+
   for (int kb = 0; kb <= last_pos; kb += kKeyStep) {
     if (kb >= a.sinks && kb + kKeyStep <= tile_first_key) continue;
     __syncthreads();  // the previous step's K and V are no longer read
     for (int i = threadIdx.x; i < kKeyStep * (kHeadDim / 8); i += blockDim.x) {
       const int r = i / (kHeadDim / 8), c = (i % (kHeadDim / 8)) * 8, key = kb + r;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
-      if (key <= last_pos) {
+      if (tile_sees(key)) {
         const size_t slot = static_cast<size_t>(table[key / a.block_size]) * a.block_size + key % a.block_size;
         kv = *reinterpret_cast<const uint4*>(a.k_cache + slot * kv_row + kv_head * kHeadDim + c);
         vv = *reinterpret_cast<const uint4*>(a.v_cache + slot * kv_row + kv_head * kHeadDim + c);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/attention/device_support.h"
 #include "engine/cuda/device_array.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/gpu_sampler.h"
@@ -12,6 +13,7 @@
 #include "engine/cuda/ops.h"
 #include "engine/cuda/model/step_plan.h"
 #include "engine/cuda/pinned_buffer.h"
+#include "engine/model/cached_reads.h"
 
 namespace strata::cuda {
 
@@ -27,15 +29,20 @@ struct CudaLlamaModel::State {
   };
 
   model::ModelConfig config;
-  int32_t n_blocks = 0, block_size = 0;
+  attention::AttentionPlan plan;
+  std::vector<kvcache::CacheKind> group_kinds;  // the plan's, in order
+  // Per cache group, its blocks; block blocks_per_group[g] of group g's pool is its scratch block.
+  std::vector<int32_t> blocks_per_group;
+  int32_t block_size = 0;
   DeviceArray<uint16_t> token_embd, output;  // output empty when tied
   DeviceArray<float> output_norm;
   std::vector<Layer> layers;
-  // Per layer, [n_blocks + 1 blocks x block_size x kv_heads x head_dim] fp16. Block n_blocks is
-  // scratch: the padding rows of a graph step write and read there.
+  // Per layer, its cache group's pool: [blocks + 1 blocks x block_size x kv_heads x head_dim] fp16,
+  // blocks being the group's. The last block is scratch: the padding rows of a graph step write
+  // and read there.
   std::vector<DeviceArray<uint16_t>> k_cache, v_cache;
-  // block_topk: per layer its budget (none: `full`) and its key bounds, [n_blocks + 1 blocks x
-  // 2 x kv_heads x head_dim] fp16 (min then max), empty for `full` layers.
+  // block_topk: per layer its budget (none: other backends) and its key bounds, [blocks + 1 blocks
+  // x 2 x kv_heads x head_dim] fp16 (min then max) of its group's blocks, empty for other layers.
   std::vector<std::optional<attention::PageBudget>> page_budgets;
   std::vector<DeviceArray<uint16_t>> bounds;
   Gemm gemm;
@@ -61,22 +68,27 @@ struct CudaLlamaModel::State {
     }
     return array.get();
   }
-
-  int32_t scratch_block() const { return n_blocks; }
 };
 
-CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, int32_t n_blocks,
-                               int32_t block_size, std::vector<std::optional<attention::PageBudget>> page_budgets)
+CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, std::vector<int32_t> blocks_per_group,
+                               int32_t block_size, attention::AttentionPlan plan)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
-  if (page_budgets.empty()) page_budgets.resize(static_cast<size_t>(config.n_layers));
-  if (page_budgets.size() != static_cast<size_t>(config.n_layers)) {
-    throw std::invalid_argument("CudaLlamaModel: " + std::to_string(page_budgets.size()) + " page budgets for " +
+  if (plan.layers.empty()) plan = attention::resolve_attention(attention::AttentionLayout{}, config);
+  if (plan.layers.size() != static_cast<size_t>(config.n_layers)) {
+    throw std::invalid_argument("CudaLlamaModel: an attention plan of " + std::to_string(plan.layers.size()) + " layers for " +
                                 std::to_string(config.n_layers) + " layers");
   }
-  s.page_budgets = std::move(page_budgets);
+  attention::check_runs_on_cuda(plan);
+  if (blocks_per_group.size() != plan.groups.size()) {
+    throw std::invalid_argument("CudaLlamaModel: " + std::to_string(blocks_per_group.size()) + " block counts for " +
+                                std::to_string(plan.groups.size()) + " cache groups");
+  }
+  for (const auto& layer : plan.layers) s.page_budgets.push_back(layer.plan.page_budget);
+  s.group_kinds = plan.group_kinds();
+  s.plan = std::move(plan);
+  s.blocks_per_group = std::move(blocks_per_group);
   s.config = config;
-  s.n_blocks = n_blocks;
   s.block_size = block_size;
   const auto& c = s.config;
   const int64_t d = c.n_embd, q_dim = int64_t{c.n_heads} * c.head_dim, kv_dim = int64_t{c.n_kv_heads} * c.head_dim;
@@ -91,7 +103,6 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
   }
   s.output_norm = DeviceArray<float>(static_cast<size_t>(d));
   weights.vector("output_norm.weight", d, s.output_norm.get());
-  const size_t kv_elements = static_cast<size_t>(n_blocks + 1) * block_size * kv_dim;
   for (int i = 0; i < c.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     State::Layer l;
@@ -123,9 +134,11 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
     l.w_down = DeviceArray<uint16_t>(static_cast<size_t>(d * c.n_ff));
     weights.matrix(p + "ffn_down.weight", d, c.n_ff, l.w_down.get());
     s.layers.push_back(std::move(l));
-    s.k_cache.emplace_back(kv_elements);
-    s.v_cache.emplace_back(kv_elements);
-    s.bounds.emplace_back(s.page_budgets[static_cast<size_t>(i)] ? static_cast<size_t>(n_blocks + 1) * 2 * kv_dim : 0);
+    const int group = s.plan.layers[static_cast<size_t>(i)].cache_group;
+    const auto blocks = static_cast<size_t>(s.blocks_per_group[static_cast<size_t>(group)]) + 1;  // and a scratch block
+    s.k_cache.emplace_back(blocks * block_size * kv_dim);
+    s.v_cache.emplace_back(blocks * block_size * kv_dim);
+    s.bounds.emplace_back(s.page_budgets[static_cast<size_t>(i)] ? blocks * 2 * kv_dim : 0);
   }
 }
 
@@ -139,19 +152,22 @@ CudaLlamaModel::~CudaLlamaModel() {
 }
 
 const model::ModelConfig& CudaLlamaModel::config() const { return state_->config; }
-int32_t CudaLlamaModel::n_blocks() const { return state_->n_blocks; }
 int32_t CudaLlamaModel::block_size() const { return state_->block_size; }
 size_t CudaLlamaModel::captured_graphs() const { return state_->graphs.size(); }
 
 void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   State& s = *state_;
-  if (group != 0) throw std::invalid_argument("copy_kv_block: the CUDA model has one cache group");
-  if (src < 0 || src >= s.n_blocks || dst < 0 || dst >= s.n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
+  if (group < 0 || static_cast<size_t>(group) >= s.blocks_per_group.size()) {
+    throw std::invalid_argument("copy_kv_block: no cache group " + std::to_string(group));
+  }
+  const int32_t n_blocks = s.blocks_per_group[static_cast<size_t>(group)];
+  if (src < 0 || src >= n_blocks || dst < 0 || dst >= n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
   const size_t row = static_cast<size_t>(s.config.n_kv_heads) * s.config.head_dim;
   const auto copy = [&](std::vector<DeviceArray<uint16_t>>& arrays, size_t block) {
-    for (auto& layer : arrays) {
-      if (layer.size() == 0) continue;
-      check(cudaMemcpyAsync(layer.get() + dst * block, layer.get() + src * block, block * sizeof(uint16_t),
+    for (const int32_t layer : s.plan.groups[static_cast<size_t>(group)].layers) {
+      DeviceArray<uint16_t>& array = arrays[static_cast<size_t>(layer)];
+      if (array.size() == 0) continue;
+      check(cudaMemcpyAsync(array.get() + dst * block, array.get() + src * block, block * sizeof(uint16_t),
                             cudaMemcpyDeviceToDevice, s.stream),
             "copy_kv_block");
     }
@@ -164,21 +180,25 @@ void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
 void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
-  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, model::kOnePagedGroup);
-  const StepPlan plan = plan_step(batch, flat, s.block_size, s.n_blocks);
+  const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, s.group_kinds);
+  model::check_reads_are_cached(batch, s.plan, s.block_size);
+  const StepPlan plan = plan_step(batch, flat, s.block_size, s.blocks_per_group);
   const StepShape& step = plan.shape;
   const int bucket = plan.graph_bucket;
   const int d = c.n_embd, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
   int32_t* in = s.staging.reserve(step.total());
-  pack_step(plan, batch, flat, s.block_size, s.scratch_block(), in);
+  pack_step(plan, batch, flat, s.block_size, s.blocks_per_group, in);  // scratch: the block past each group's last
 
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
   const int decodes = bucket > 0 ? step.tokens : step.listed_decodes;
-  const PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
-                                      s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
-                                      c.features.scale_queries ? 1.0f : c.attention_scale};
+  PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
+                                s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
+                                c.features.scale_queries ? 1.0f : c.attention_scale};
+  // One token (decode at batch 1): the attention leaves its key splits for the o projection to
+  // merge as it reads them, saving the merge kernel.
+  attention.defer_merge = step.tokens == 1;
   int32_t* inputs = s.ensure(s.inputs, step.total());
   float* x = s.ensure(s.x, nt * d);
   float* qkv = s.ensure(s.qkv, nt * (q_dim + 2 * kv_dim));
@@ -213,40 +233,50 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
 
   const int32_t* tokens = inputs;
   const int32_t* positions = inputs + step.positions();
-  const int32_t* slots = inputs + step.slots();
   const int32_t* token_table = inputs + step.token_table();
   const int32_t* keys = inputs + step.keys();
   const int32_t* output_rows = inputs + step.output_rows();
-  const int32_t* tables = inputs + step.tables();
   const auto* prefill_tiles = reinterpret_cast<const PrefillTile*>(inputs + step.tiles());
   const int32_t* listed = bucket > 0 ? nullptr : inputs + step.decode_list();
-  const int32_t* completed = inputs + step.completed();
   const int tn = step.tokens;
   const bool post_norms = c.features.post_norms;
   const float q_scale = c.features.scale_queries ? c.attention_scale : 1.0f;
   const auto activation = c.features.ffn_activation == model::FfnActivation::kGeluTanh ? GatedActivation::kGeluTanh
                                                                                       : GatedActivation::kSilu;
   // A block's output: added to the residual by the GEMM, or through its post-norm.
-  auto add_output = [&](const uint16_t* input, const uint16_t* w, int width, const DeviceArray<float>& post_norm) {
+  auto add_output = [&](const LinearInput& input, const uint16_t* w, int width, const DeviceArray<float>& post_norm) {
     if (!post_norms) return s.gemm.linear_add(input, w, x, tn, width, d, s.stream);
     s.gemm.linear(input, w, proj, tn, width, d, s.stream);
     norm_add(proj, post_norm.get(), x, tn, d, c.rms_eps, s.stream);
+  };
+  // The attention's output as the o projection reads it.
+  auto attention_output = [&](const PagedAttentionShape& shape) {
+    const int splits = attention_splits(shape.max_keys);
+    return shape.defer_merge && splits > 1 ? LinearInput::split_attention(workspace, splits, c.head_dim, attn)
+                                           : LinearInput::bf16(attn);
   };
   auto record = [&] {
     embed(s.token_embd.get(), tokens, x, tn, d, c.embedding_scale, s.stream);
     for (int li = 0; li < c.n_layers; ++li) {
       auto& l = s.layers[static_cast<size_t>(li)];
+      const attention::LayerAttention& layer = s.plan.layers[static_cast<size_t>(li)];  // its keys, its cache group's inputs
+      const int32_t* slots = inputs + step.slots(layer.cache_group);
+      const int32_t* tables = inputs + step.tables(layer.cache_group);
+      const int32_t* completed = inputs + step.completed(layer.cache_group);
       const auto& spec = c.layers[static_cast<size_t>(li)];
       uint16_t* k_cache = s.k_cache[static_cast<size_t>(li)].get();
       uint16_t* v_cache = s.v_cache[static_cast<size_t>(li)].get();
-      s.gemm.norm_linear(x, l.attn_norm.get(), c.rms_eps, h, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
-      if (c.features.qk_norm) {
+      const LinearInput attn_input_norm = LinearInput::rms_norm(x, l.attn_norm.get(), c.rms_eps, h);
+      LinearInput attn_input;
+      const RopeKvWriteShape rope{tn,           c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, spec.rope_base,
+                                  c.features.rope_pairing == model::RopePairing::kHalves, spec.rope_freq_scale, q_scale};
+      if (c.features.qk_norm) {  // the head norms come between the projection and RoPE
+        s.gemm.linear(attn_input_norm, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
         head_rms_norm(qkv, l.q_norm.get(), l.k_norm.get(), tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rms_eps, s.stream);
+        rope_kv_write(qkv, positions, slots, k_cache, v_cache, rope, s.stream);
+      } else {
+        s.gemm.rope_linear(attn_input_norm, l.w_qkv.get(), qkv, d, positions, slots, k_cache, v_cache, rope, s.stream);
       }
-      rope_kv_write(qkv, positions, slots, k_cache, v_cache,
-                    {tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, spec.rope_base,
-                     c.features.rope_pairing == model::RopePairing::kHalves, spec.rope_freq_scale, q_scale},
-                    s.stream);
       if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
         uint16_t* bounds = s.bounds[static_cast<size_t>(li)].get();
         page_bounds(k_cache, completed, step.completed_blocks, bounds, c.n_kv_heads, c.head_dim, s.block_size, s.stream);
@@ -255,18 +285,21 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
         select_pages(qkv, bounds, tables, token_table, keys, page_lists, scores, layer_selection, s.stream);
         paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, nullptr, attn, nullptr, workspace, listed_attention,
                         s.stream, {page_lists, page_list_stride(layer_selection), *budget});
+        attn_input = attention_output(listed_attention);
       } else {
         PagedAttentionShape layer_attention = attention;
-        layer_attention.window = spec.sliding_window;
+        layer_attention.window = layer.plan.window_tokens;
+        layer_attention.sinks = layer.plan.sink_tokens;
         paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, nullptr, workspace, layer_attention,
                         s.stream);
         prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, layer_attention,
                           s.stream);
+        attn_input = attention_output(layer_attention);
       }
-      add_output(attn, l.wo.get(), q_dim, l.post_attn_norm);
-      s.gemm.norm_linear(x, l.ffn_norm.get(), c.rms_eps, h, l.w_gate_up.get(), gate_up, tn, d, 2 * c.n_ff, s.stream);
-      gated_activation(gate_up, act, tn, c.n_ff, activation, s.stream);
-      add_output(act, l.w_down.get(), c.n_ff, l.post_ffn_norm);
+      add_output(attn_input, l.wo.get(), q_dim, l.post_attn_norm);
+      s.gemm.gated_linear(LinearInput::rms_norm(x, l.ffn_norm.get(), c.rms_eps, h), l.w_gate_up.get(), gate_up, act, tn, d,
+                          c.n_ff, activation, s.stream);
+      add_output(LinearInput::bf16(act), l.w_down.get(), c.n_ff, l.post_ffn_norm);
     }
     if (step.outputs == 0) return;
     const float* rows = x;
@@ -274,10 +307,10 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       gather_rows(x, output_rows, out_x, step.outputs, d, s.stream);
       rows = out_x;
     }
-    s.gemm.norm_linear(rows, s.output_norm.get(), c.rms_eps, h, c.tied_embeddings ? s.token_embd.get() : s.output.get(), logits,
-                       step.outputs, d, c.vocab_size, s.stream);
+    s.gemm.linear(LinearInput::rms_norm(rows, s.output_norm.get(), c.rms_eps, h),
+                  c.tied_embeddings ? s.token_embd.get() : s.output.get(), logits, step.outputs, d, c.vocab_size, s.stream);
   };
-  if (bucket > 0) {
+  if (bucket > 0) {  // every group's tables are padded to one width: (bucket, width) is the whole shape
     s.graphs.launch(static_cast<uint64_t>(bucket) | (static_cast<uint64_t>(step.table_width) << 32), s.stream, record);
   } else {
     record();
@@ -302,34 +335,22 @@ std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampl
   return s.sampler.sample(s.logits.get(), s.last_outputs, s.config.vocab_size, rows, s.stream);
 }
 
-namespace {
-
-int32_t single_group_blocks(std::span<const int32_t> blocks_per_group) {
-  if (blocks_per_group.size() != 1) throw std::invalid_argument("the CUDA model has one KV cache group");
-  return blocks_per_group[0];
-}
-
-}  // namespace
-
-std::vector<std::optional<attention::PageBudget>> layer_page_budgets(const attention::AttentionPlan& plan) {
-  std::vector<std::optional<attention::PageBudget>> budgets;
-  for (const auto& layer : plan.layers) budgets.push_back(layer.plan.page_budget);
-  return budgets;
-}
-
 model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file, const attention::AttentionPlan& plan) {
-  return [&file, budgets = layer_page_budgets(plan)](std::span<const int32_t> blocks_per_group,
-                                                     int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+  return [&file, plan](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = gguf_weight_source(file);
     return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights,
-                                            single_group_blocks(blocks_per_group), block_size, budgets);
+                                            std::vector<int32_t>(blocks_per_group.begin(), blocks_per_group.end()), block_size,
+                                            plan);
   };
 }
 
-model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& config, uint64_t seed) {
-  return [config, seed](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
+model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& config, uint64_t seed,
+                                                   const attention::AttentionPlan& plan) {
+  return [config, seed, plan](std::span<const int32_t> blocks_per_group,
+                              int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = random_weight_source(seed);
-    return std::make_unique<CudaLlamaModel>(config, *weights, single_group_blocks(blocks_per_group), block_size);
+    return std::make_unique<CudaLlamaModel>(config, *weights, std::vector<int32_t>(blocks_per_group.begin(), blocks_per_group.end()),
+                                            block_size, plan);
   };
 }
 

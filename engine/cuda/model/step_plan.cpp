@@ -26,17 +26,25 @@ int pow2_at_least(int n, int floor) {
 
 }  // namespace
 
-StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size, int32_t n_blocks) {
+StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
+                   std::span<const int32_t> blocks_per_group) {
   StepPlan plan;
   plan.tokens = static_cast<int>(flat.tokens.size());
   plan.outputs = static_cast<int>(flat.output_rows.size());
+  const auto groups = static_cast<int>(blocks_per_group.size());
   int max_blocks = 1;
   bool decode = true;
   for (const auto& seq : batch) {
-    for (const int32_t id : seq.block_tables[0]) {
-      if (id < 0 || id >= n_blocks) throw std::invalid_argument("forward: block id " + std::to_string(id) + " is out of range");
+    for (int g = 0; g < groups; ++g) {
+      const auto& table = seq.block_tables[static_cast<size_t>(g)];
+      for (const int32_t id : table) {
+        if (id < -1 || id >= blocks_per_group[static_cast<size_t>(g)]) {
+          throw std::invalid_argument("forward: block id " + std::to_string(id) + " of cache group " + std::to_string(g) +
+                                      " is out of range");
+        }
+      }
+      max_blocks = std::max(max_blocks, static_cast<int>(table.size()));
     }
-    max_blocks = std::max(max_blocks, static_cast<int>(seq.block_tables[0].size()));
     decode = decode && seq.tokens.size() == 1 && seq.logits == model::LogitsWanted::kLast;
   }
   const int bucket = decode ? graph_bucket(plan.tokens) : 0;
@@ -44,6 +52,7 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
   StepShape& shape = plan.shape;
   shape.tokens = bucket > 0 ? bucket : plan.tokens;
   shape.outputs = bucket > 0 ? bucket : plan.outputs;
+  shape.groups = groups;
   shape.table_rows = bucket > 0 ? bucket : static_cast<int>(batch.size());
   shape.table_width = bucket > 0 ? pow2_at_least(max_blocks, 8) : max_blocks;
   shape.all_outputs = decode;
@@ -62,33 +71,40 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
   }
   shape.prefill_tiles = static_cast<int>(plan.tiles.size());
   shape.listed_decodes = static_cast<int>(plan.decode_list.size());
+  plan.completed_blocks.resize(static_cast<size_t>(groups));
   for (size_t t = 0; t < flat.positions.size(); ++t) {
     const int32_t pos = flat.positions[t];
     if ((pos + 1) % block_size != 0) continue;
-    plan.completed_blocks.push_back(batch[static_cast<size_t>(flat.sequence[t])].block_tables[0][static_cast<size_t>(pos / block_size)]);
+    for (int g = 0; g < groups; ++g) {
+      const auto& table = batch[static_cast<size_t>(flat.sequence[t])].block_tables[static_cast<size_t>(g)];
+      plan.completed_blocks[static_cast<size_t>(g)].push_back(table[static_cast<size_t>(pos / block_size)]);
+    }
   }
-  shape.completed_blocks = bucket > 0 ? bucket : static_cast<int>(plan.completed_blocks.size());
+  shape.completed_blocks = bucket > 0 ? bucket : static_cast<int>(plan.completed_blocks.front().size());
   return plan;
 }
 
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               int32_t scratch_block, int32_t* out) {
+               std::span<const int32_t> scratch_blocks, int32_t* out) {
   const StepShape& shape = plan.shape;
   std::fill(out, out + shape.total(), 0);
   for (int t = 0; t < shape.tokens; ++t) {
     const auto ut = static_cast<size_t>(t);
     if (t < plan.tokens) {
       const int32_t pos = flat.positions[ut];
-      const int32_t block = batch[static_cast<size_t>(flat.sequence[ut])].block_tables[0][static_cast<size_t>(pos / block_size)];
+      const auto& seq = batch[static_cast<size_t>(flat.sequence[ut])];
       out[t] = flat.tokens[ut];
       out[shape.positions() + ut] = pos;
-      out[shape.slots() + ut] = block * block_size + pos % block_size;
       out[shape.token_table() + ut] = flat.sequence[ut];
       out[shape.keys() + ut] = pos + 1;
+      for (int g = 0; g < shape.groups; ++g) {
+        const int32_t block = seq.block_tables[static_cast<size_t>(g)][static_cast<size_t>(pos / block_size)];
+        out[shape.slots(g) + ut] = block * block_size + pos % block_size;
+      }
     } else {  // padding: one key, in the scratch block, through a table row of its own
-      out[shape.slots() + ut] = scratch_block * block_size;
       out[shape.token_table() + ut] = t;
       out[shape.keys() + ut] = 1;
+      for (int g = 0; g < shape.groups; ++g) out[shape.slots(g) + ut] = scratch_blocks[static_cast<size_t>(g)] * block_size;
     }
   }
   for (int i = 0; i < shape.outputs; ++i) {
@@ -97,15 +113,19 @@ void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const mod
   }
   std::memcpy(out + shape.tiles(), plan.tiles.data(), plan.tiles.size() * sizeof(PrefillTile));
   std::copy(plan.decode_list.begin(), plan.decode_list.end(), out + shape.decode_list());
-  int32_t* completed = out + shape.completed();
-  std::fill(completed, completed + shape.completed_blocks, scratch_block);
-  std::copy(plan.completed_blocks.begin(), plan.completed_blocks.end(), completed);
-  for (int r = 0; r < shape.table_rows; ++r) {
-    int32_t* row = out + shape.tables() + static_cast<size_t>(r) * shape.table_width;
-    std::fill(row, row + shape.table_width, scratch_block);
-    if (r >= static_cast<int>(batch.size())) continue;
-    const auto& table = batch[static_cast<size_t>(r)].block_tables[0];
-    std::copy(table.begin(), table.end(), row);
+  for (int g = 0; g < shape.groups; ++g) {
+    const int32_t scratch = scratch_blocks[static_cast<size_t>(g)];
+    const auto& completed = plan.completed_blocks[static_cast<size_t>(g)];
+    int32_t* completed_out = out + shape.completed(g);
+    std::fill(completed_out, completed_out + shape.completed_blocks, scratch);
+    std::copy(completed.begin(), completed.end(), completed_out);
+    for (int r = 0; r < shape.table_rows; ++r) {
+      int32_t* row = out + shape.tables(g) + static_cast<size_t>(r) * shape.table_width;
+      std::fill(row, row + shape.table_width, scratch);
+      if (r >= static_cast<int>(batch.size())) continue;
+      const auto& table = batch[static_cast<size_t>(r)].block_tables[static_cast<size_t>(g)];
+      std::ranges::transform(table, row, [scratch](int32_t id) { return id < 0 ? scratch : id; });  // -1: released
+    }
   }
 }
 

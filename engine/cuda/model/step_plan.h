@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/cuda/prefill_tile.h"
@@ -16,27 +17,33 @@ namespace strata::cuda {
 struct StepShape {
   int tokens = 0;            // query tokens, padding included
   int outputs = 0;           // logits rows computed
-  int table_rows = 0;        // block-table rows
-  int table_width = 0;       // entries per row
+  int groups = 1;            // KV cache groups: each has its own slots, block tables and completed blocks
+  int table_rows = 0;        // block-table rows of each group
+  int table_width = 0;       // entries per row, every group's padded to the widest
   int max_keys = 0;          // keys of the token that sees the most (a bound, for a graph)
   bool all_outputs = false;  // every token is an output row, in order (no gather)
   int prefill_tiles = 0;     // tensor-core attention tiles (sequences with more than one new token)
   int listed_decodes = 0;    // tokens of one-token sequences, listed for the split-KV attention
                              // (0 in a graph step: there every token is one, and none is listed)
-  int completed_blocks = 0;  // cache blocks whose last slot the step writes (block_topk's bounds);
-                             // a graph step has one entry per token, the scratch block as padding
+  int completed_blocks = 0;  // per group, cache blocks whose last slot the step writes (block_topk's
+                             // bounds); a graph step has one entry per token, the scratch block as padding
 
-  // Offsets (int32 elements) of the inputs packed into one buffer.
+  // Offsets (int32 elements) of the inputs packed into one buffer; a token's cache row (slot)
+  // and its sequence's block table differ per group.
   size_t positions() const { return static_cast<size_t>(tokens); }
-  size_t slots() const { return 2 * static_cast<size_t>(tokens); }
-  size_t token_table() const { return 3 * static_cast<size_t>(tokens); }
-  size_t keys() const { return 4 * static_cast<size_t>(tokens); }
-  size_t output_rows() const { return 5 * static_cast<size_t>(tokens); }
-  size_t tables() const { return output_rows() + static_cast<size_t>(outputs); }
-  size_t tiles() const { return tables() + static_cast<size_t>(table_rows) * table_width; }
+  size_t token_table() const { return 2 * static_cast<size_t>(tokens); }
+  size_t keys() const { return 3 * static_cast<size_t>(tokens); }
+  size_t slots(int group) const { return (4 + static_cast<size_t>(group)) * static_cast<size_t>(tokens); }
+  size_t output_rows() const { return slots(groups); }
+  size_t tables(int group) const {
+    return output_rows() + static_cast<size_t>(outputs) + static_cast<size_t>(group) * table_rows * table_width;
+  }
+  size_t tiles() const { return tables(groups); }
   size_t decode_list() const { return tiles() + 4 * static_cast<size_t>(prefill_tiles); }
-  size_t completed() const { return decode_list() + static_cast<size_t>(listed_decodes); }
-  size_t total() const { return completed() + static_cast<size_t>(completed_blocks); }
+  size_t completed(int group) const {
+    return decode_list() + static_cast<size_t>(listed_decodes) + static_cast<size_t>(group) * completed_blocks;
+  }
+  size_t total() const { return completed(groups); }
 };
 
 struct StepPlan {
@@ -46,17 +53,22 @@ struct StepPlan {
   int outputs = 0;       // real logits rows
   std::vector<PrefillTile> tiles;
   std::vector<int32_t> decode_list;
-  std::vector<int32_t> completed_blocks;  // real entries (before padding)
+  // Per group, its real entries (before padding): the same positions complete a block in every
+  // group, each in its own block.
+  std::vector<std::vector<int32_t>> completed_blocks;
 };
 
-// Plans a step of `batch` (already checked and flattened into `flat`; one cache group: the CUDA
-// model runs paged `full` and `block_topk` layers, its table in block_tables[0]). Throws
-// std::invalid_argument for a block id outside [0, n_blocks).
-StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size, int32_t n_blocks);
+// Plans a step of `batch` (already checked and flattened into `flat`) over KV cache groups of
+// blocks_per_group[g] blocks, block_tables[g] holding group g's table (paged_kv or window_kv:
+// the CUDA model runs no other kind). Throws std::invalid_argument for a block id outside [0,
+// blocks_per_group[g]) other than -1 (a block a window released).
+StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
+                   std::span<const int32_t> blocks_per_group);
 
-// Writes the plan's inputs into out[0, plan.shape.total()). Padding rows of a graph step use one
-// key in block `scratch_block`.
+// Writes the plan's inputs into out[0, plan.shape.total()). Group g's scratch block is
+// scratch_blocks[g]: padding rows of a graph step use one key there, and released table entries
+// point there (no query reads them: they lie outside every window).
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               int32_t scratch_block, int32_t* out);
+               std::span<const int32_t> scratch_blocks, int32_t* out);
 
 }  // namespace strata::cuda
