@@ -65,9 +65,9 @@ nlohmann::ordered_json run_eval(const std::string& device, const EvalTarget& ref
       out["teacher_forced"] = teacher_forced_json(result, options.text_path, text.size());
     }
     if (options.memory_speed) {
-      const auto result = run_memory_speed(reference, candidate, text, options.contexts);
+      const auto result = run_memory_speed(reference, candidate, text, options.contexts, options.max_num_batched_tokens);
       print_memory_speed(result, reference.name, candidate.name);
-      out["memory_speed"] = memory_speed_json(result, kv_bytes_per_token(reference.model));
+      out["memory_speed"] = memory_speed_json(result, kv_bytes_per_token(reference.model), options.max_num_batched_tokens);
     }
   }
   return out;

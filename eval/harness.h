@@ -12,6 +12,7 @@
 
 #include "engine/runtime/loaded_model.h"
 #include "eval/eval_target.h"
+#include "scheduler/scheduler_config.h"
 
 namespace strata::eval {
 
@@ -25,6 +26,9 @@ struct EvalOptions {
   uint64_t seed = 0;                                          // of the passkey keys
   std::string text_path = default_text_path();                // teacher-forced text and memory prompts
   bool passkey = true, teacher_forced = true, memory_speed = true;  // the tasks to run
+  // The memory task's prefill chunk (its scheduler's max_num_batched_tokens): a window group's
+  // prefill holds sinks + window + one chunk.
+  int32_t max_num_batched_tokens = scheduler::SchedulerConfig{}.max_num_batched_tokens;
 };
 
 // Empty when `m` can be evaluated with `options`, else the first problem (a context outside

@@ -12,10 +12,11 @@
 namespace strata::eval {
 namespace {
 
-MemorySpeedPoint measure(const EvalTarget& target, std::span<const int32_t> prompt) {
+MemorySpeedPoint measure(const EvalTarget& target, std::span<const int32_t> prompt, int32_t max_num_batched_tokens) {
   const int32_t generated = kTimedDecodeSteps + 1;  // the first comes with the prefill
   scheduler::SchedulerConfig config;
   config.max_num_seqs = 1;
+  config.max_num_batched_tokens = max_num_batched_tokens;
   config.enable_prefix_cache = false;  // every run computes its whole prompt
   config.num_kv_blocks = static_cast<int32_t>((prompt.size() + generated) / static_cast<size_t>(config.block_size) + 1);
   scheduler::Scheduler s(target.model, config);
@@ -64,8 +65,8 @@ int64_t kv_bytes_per_token(const runtime::LoadedModel& m) {
 }
 
 std::vector<MemorySpeedContext> run_memory_speed(const EvalTarget& reference, const EvalTarget& candidate,
-                                                 std::span<const int32_t> text,
-                                                 std::span<const int32_t> contexts) {
+                                                 std::span<const int32_t> text, std::span<const int32_t> contexts,
+                                                 int32_t max_num_batched_tokens) {
   std::vector<MemorySpeedContext> results;
   for (int32_t context : contexts) {
     const int32_t prompt_tokens = context - kTimedDecodeSteps - 1;
@@ -77,8 +78,8 @@ std::vector<MemorySpeedContext> run_memory_speed(const EvalTarget& reference, co
     MemorySpeedContext r;
     r.context = context;
     r.dense_kv_bytes = int64_t{context - 1} * kv_bytes_per_token(reference.model);
-    r.reference = measure(reference, prompt);
-    r.candidate = measure(candidate, prompt);
+    r.reference = measure(reference, prompt, max_num_batched_tokens);
+    r.candidate = measure(candidate, prompt, max_num_batched_tokens);
     results.push_back(r);
     spdlog::info("memory/speed: {} tokens done", context);
   }

@@ -35,9 +35,10 @@ int64_t kv_bytes_per_token(const runtime::LoadedModel& m);
 
 // Peak KV bytes (every cache group's blocks at its own bytes) and decode step time of one
 // sequence per context, reference and candidate; `text` supplies the prompts (tokens, at least
-// the largest context). `dense_kv_bytes` is the reference's.
+// the largest context), prefilled max_num_batched_tokens at a time. `dense_kv_bytes` is the
+// reference's.
 std::vector<MemorySpeedContext> run_memory_speed(const EvalTarget& reference, const EvalTarget& candidate,
-                                                 std::span<const int32_t> text,
-                                                 std::span<const int32_t> contexts);
+                                                 std::span<const int32_t> text, std::span<const int32_t> contexts,
+                                                 int32_t max_num_batched_tokens);
 
 }  // namespace strata::eval

@@ -126,7 +126,8 @@ void print_memory_speed(const std::vector<MemorySpeedContext>& r, const std::str
   std::fflush(stdout);
 }
 
-nlohmann::ordered_json memory_speed_json(const std::vector<MemorySpeedContext>& r, int64_t kv_bytes_per_token) {
+nlohmann::ordered_json memory_speed_json(const std::vector<MemorySpeedContext>& r, int64_t kv_bytes_per_token,
+                                         int32_t max_num_batched_tokens) {
   nlohmann::ordered_json contexts = nlohmann::ordered_json::array();
   for (const auto& c : r) {
     contexts.push_back({{"context", c.context},
@@ -134,7 +135,10 @@ nlohmann::ordered_json memory_speed_json(const std::vector<MemorySpeedContext>& 
                         {"reference", point_json(c.reference)},
                         {"candidate", point_json(c.candidate)}});
   }
-  return {{"kv_bytes_per_token", kv_bytes_per_token}, {"timed_decode_steps", kTimedDecodeSteps}, {"contexts", contexts}};
+  return {{"kv_bytes_per_token", kv_bytes_per_token},
+          {"timed_decode_steps", kTimedDecodeSteps},
+          {"max_num_batched_tokens", max_num_batched_tokens},
+          {"contexts", contexts}};
 }
 
 }  // namespace strata::eval

@@ -21,6 +21,7 @@ nlohmann::ordered_json teacher_forced_json(const std::vector<TeacherForcedContex
                                            size_t text_tokens);
 
 void print_memory_speed(const std::vector<MemorySpeedContext>& r, const std::string& reference, const std::string& candidate);
-nlohmann::ordered_json memory_speed_json(const std::vector<MemorySpeedContext>& r, int64_t kv_bytes_per_token);
+nlohmann::ordered_json memory_speed_json(const std::vector<MemorySpeedContext>& r, int64_t kv_bytes_per_token,
+                                         int32_t max_num_batched_tokens);
 
 }  // namespace strata::eval

@@ -52,6 +52,9 @@ void validate(const KvCacheConfig& config) {
       refuse(g, "the prefix cache needs one block_size in all groups");
     }
   }
+  if (config.max_step_tokens && *config.max_step_tokens <= 0) {
+    throw std::invalid_argument("kvcache: max_step_tokens must be > 0");
+  }
   if (config.num_blocks) {
     if (*config.num_blocks <= 0) throw std::invalid_argument("kvcache: num_blocks must be > 0");
     return;
@@ -66,13 +69,19 @@ int64_t resident_units(const CacheGroupSpec& spec, int64_t tokens) {
   const int64_t all_blocks = blocks_for_tokens(tokens, spec.block_size);
   switch (spec.kind) {
     case CacheKind::kPagedKv: return all_blocks;
-    case CacheKind::kWindowKv:
-      return std::min(all_blocks, blocks_for_tokens(spec.sink_tokens, spec.block_size) +
-                                      blocks_for_tokens(spec.window_tokens, spec.block_size) + 1);
+    case CacheKind::kWindowKv: return window_step_units(spec, tokens, 1);
     case CacheKind::kEvictingKv: return std::min(all_blocks, blocks_for_tokens(spec.token_budget, spec.block_size) + 1);
     case CacheKind::kRecurrentState: return 1;
   }
   return 0;
+}
+
+int64_t window_step_units(const CacheGroupSpec& spec, int64_t tokens, int64_t step_tokens) {
+  // A step at c reads from c - window_tokens and writes up to c + step_tokens: a run of
+  // window_tokens + step_tokens positions, which touches at most one block more than it fills.
+  return std::min(blocks_for_tokens(tokens, spec.block_size),
+                  blocks_for_tokens(spec.sink_tokens, spec.block_size) +
+                      blocks_for_tokens(spec.window_tokens + step_tokens - 1, spec.block_size) + 1);
 }
 
 std::vector<int32_t> plan_capacities(const KvCacheConfig& config) {

@@ -50,6 +50,11 @@ struct KvCacheConfig {
   // Serve full blocks of earlier sequences to new ones with the same prefix. Needs every group
   // to be kPagedKv with one block_size; other layouts are refused, not silently uncached.
   bool enable_prefix_cache = true;
+  // The most tokens one step writes for one sequence (the scheduler's max_num_batched_tokens).
+  // Set, kWindowKv groups take blocks only for the tokens the next step can write, so a long
+  // prompt prefilled in chunks holds sinks + window + one step's blocks (window_step_units), not
+  // all of it; unset, every reserved token gets its block at once.
+  std::optional<int64_t> max_step_tokens;
 };
 
 // Blocks (or slots) one sequence of `tokens` tokens keeps resident in a group at most: all its
@@ -57,6 +62,12 @@ struct KvCacheConfig {
 // before a commit releases the oldest); token_budget + one block for kEvictingKv; one slot for
 // kRecurrentState.
 int64_t resident_units(const CacheGroupSpec& spec, int64_t tokens);
+
+// Blocks one sequence of `tokens` tokens holds at most in a kWindowKv group while each step
+// writes up to step_tokens of them: the sink blocks, and the blocks from the oldest one a step's
+// first token reads (window_tokens back) to the one its last token is written to. With
+// step_tokens = 1 (decode) this is resident_units.
+int64_t window_step_units(const CacheGroupSpec& spec, int64_t tokens, int64_t step_tokens);
 
 // The capacity of each group: blocks for KV kinds, slots for kRecurrentState.
 //

@@ -68,6 +68,7 @@ std::optional<int64_t> KvCacheManager::allocate(SeqId seq, std::span<const Token
   if (tokens.empty()) misuse("allocate needs at least one token");
   const auto num_tokens = static_cast<int64_t>(tokens.size());
   const PrefixMatch match = match_prefix(tokens, extra_key);
+  const int64_t cached_tokens = match.num_blocks * groups_[0].spec.block_size;
 
   for (size_t g = 0; g < groups_.size(); ++g) {
     const Group& group = groups_[g];
@@ -78,12 +79,13 @@ std::optional<int64_t> KvCacheManager::allocate(SeqId seq, std::span<const Token
     // Hits on cached blocks take them out of what is available, like fresh blocks do.
     const auto revived =
         std::ranges::count_if(match.blocks[g], [&](BlockRef hit) { return group.blocks->ref_count(hit.id) == 0; });
-    const int64_t fresh = blocks_for_tokens(num_tokens, group.spec.block_size) - match.num_blocks;
-    if (fresh + revived > group.blocks->num_available()) return std::nullopt;
+    const int64_t fresh = admission_units(group.spec, num_tokens) - match.num_blocks;
+    if (fresh + revived > available(static_cast<int>(g))) return std::nullopt;
   }
 
   Sequence& s = sequences_[seq];
   s.num_tokens = num_tokens;
+  if (config_.enable_prefix_cache) s.num_committed = cached_tokens;
   s.extra_key = extra_key;
   s.chain_hash = match.chain_hash;
   s.groups.resize(groups_.size());
@@ -100,16 +102,41 @@ std::optional<int64_t> KvCacheManager::allocate(SeqId seq, std::span<const Token
       holdings.table.push_back(hit.id);
     }
     if (!match.blocks[g].empty()) holdings.chain_tail = match.blocks[g].back();
-    while (static_cast<int64_t>(holdings.table.size()) < blocks_for_tokens(num_tokens, group.spec.block_size)) {
-      holdings.table.push_back(group.blocks->allocate());
-    }
+    const int64_t taken = blocks_for_tokens(taken_end(group.spec, s.num_committed, num_tokens), group.spec.block_size);
+    while (static_cast<int64_t>(holdings.table.size()) < taken) holdings.table.push_back(group.blocks->allocate());
+    holdings.table.resize(static_cast<size_t>(blocks_for_tokens(num_tokens, group.spec.block_size)), kNoBlock);
+    set_promise(s, static_cast<int>(g), promise(s, static_cast<int>(g), taken));
   }
   if (config_.enable_prefix_cache) {
-    s.num_committed = match.num_blocks * groups_[0].spec.block_size;
     prefix_counters_.queried_tokens += num_tokens;
     prefix_counters_.hit_tokens += s.num_committed;
   }
   return s.num_committed;
+}
+
+int64_t KvCacheManager::available(int group) const {
+  return groups_[group].blocks->num_available() - groups_[group].promised;
+}
+
+int64_t KvCacheManager::taken_end(const CacheGroupSpec& spec, int64_t committed, int64_t num_tokens) const {
+  if (spec.kind != CacheKind::kWindowKv || !config_.max_step_tokens) return num_tokens;
+  return std::min(num_tokens, committed + *config_.max_step_tokens);
+}
+
+int64_t KvCacheManager::admission_units(const CacheGroupSpec& spec, int64_t num_tokens) const {
+  if (taken_end(spec, 0, num_tokens) == num_tokens) return blocks_for_tokens(num_tokens, spec.block_size);
+  return window_step_units(spec, num_tokens, *config_.max_step_tokens);
+}
+
+int64_t KvCacheManager::promise(const Sequence& s, int group, int64_t held) const {
+  const CacheGroupSpec& spec = groups_[group].spec;
+  if (taken_end(spec, s.num_committed, s.num_tokens) == s.num_tokens) return 0;
+  return window_step_units(spec, s.num_tokens, *config_.max_step_tokens) - held;
+}
+
+void KvCacheManager::set_promise(Sequence& s, int group, int64_t promised) {
+  groups_[group].promised += promised - s.groups[group].promised;
+  s.groups[group].promised = promised;
 }
 
 bool KvCacheManager::shares_partial_block(const Sequence& s, int group) const {
@@ -129,8 +156,11 @@ int64_t KvCacheManager::blocks_to_append(const Sequence& s, int group, int64_t n
 bool KvCacheManager::can_append(SeqId seq, int64_t n) const {
   if (n < 0) misuse("append of a negative token count");
   const Sequence& s = sequence(seq);
+  if (config_.max_step_tokens && s.num_tokens + n > s.num_committed + *config_.max_step_tokens) {
+    misuse("append past the next step's max_step_tokens for sequence " + std::to_string(seq));
+  }
   for (int g = 0; g < num_groups(); ++g) {
-    if (groups_[g].blocks && blocks_to_append(s, g, n) > groups_[g].blocks->num_available()) return false;
+    if (groups_[g].blocks && blocks_to_append(s, g, n) > available(g)) return false;
   }
   return true;
 }
@@ -164,6 +194,9 @@ void KvCacheManager::commit(SeqId seq, std::span<const TokenId> tokens) {
   if (count > s.num_tokens - s.num_committed) {
     misuse("commit past the reserved tokens of sequence " + std::to_string(seq));
   }
+  if (config_.max_step_tokens && count > *config_.max_step_tokens) {
+    misuse("commit of more than max_step_tokens for sequence " + std::to_string(seq));
+  }
   const int64_t committed_before = s.num_committed;
   if (config_.enable_prefix_cache) {
     const int32_t block_size = groups_[0].spec.block_size;
@@ -177,7 +210,9 @@ void KvCacheManager::commit(SeqId seq, std::span<const TokenId> tokens) {
     s.num_committed += count;
   }
   for (int g = 0; g < num_groups(); ++g) {
-    if (groups_[g].spec.kind == CacheKind::kWindowKv) release_out_of_window(s, g, committed_before);
+    if (groups_[g].spec.kind != CacheKind::kWindowKv) continue;
+    release_out_of_window(s, g, committed_before);
+    take_next_step(s, g, committed_before);
   }
 }
 
@@ -207,6 +242,17 @@ void KvCacheManager::release_out_of_window(Sequence& s, int group, int64_t commi
     groups_[group].blocks->release(table[b]);
     table[b] = kNoBlock;
   }
+}
+
+void KvCacheManager::take_next_step(Sequence& s, int group, int64_t committed_before) {
+  const CacheGroupSpec& spec = groups_[group].spec;
+  if (taken_end(spec, committed_before, s.num_tokens) == s.num_tokens) return;  // nothing was deferred
+  std::vector<BlockId>& table = s.groups[group].table;
+  const int64_t from = blocks_for_tokens(taken_end(spec, committed_before, s.num_tokens), spec.block_size);
+  const int64_t to = blocks_for_tokens(taken_end(spec, s.num_committed, s.num_tokens), spec.block_size);
+  // The promise covers them: held + promised stays the bound while the prefill defers blocks.
+  for (int64_t b = from; b < to; ++b) table[b] = groups_[group].blocks->allocate();
+  set_promise(s, group, promise(s, group, std::ranges::count_if(table, [](BlockId b) { return b != kNoBlock; })));
 }
 
 bool KvCacheManager::fork(SeqId parent, SeqId child, std::vector<CopyOp>& copies) {
@@ -250,6 +296,7 @@ void KvCacheManager::free(SeqId seq) {
       group.slots->release(s.groups[g].slot);
       continue;
     }
+    set_promise(s, g, 0);
     // Last block first: the LRU list then evicts a prefix's tail before its head, which keeps
     // the longest reusable prefixes.
     const std::vector<BlockId>& table = s.groups[g].table;
@@ -296,8 +343,9 @@ SlotId KvCacheManager::state_slot(SeqId seq, int group) const {
 
 GroupUsage KvCacheManager::usage(int group) const {
   const Group& g = groups_.at(group);
-  if (g.slots) return GroupUsage{g.slots->num_slots(), g.slots->num_used(), g.slots->num_free(), 0};
-  return GroupUsage{g.blocks->num_blocks(), g.blocks->num_owned(), g.blocks->num_free(), g.blocks->num_cached()};
+  if (g.slots) return GroupUsage{g.slots->num_slots(), g.slots->num_used(), g.slots->num_free(), 0, 0};
+  return GroupUsage{g.blocks->num_blocks(), g.blocks->num_owned(), g.blocks->num_free(), g.blocks->num_cached(),
+                    static_cast<int32_t>(g.promised)};
 }
 
 double KvCacheManager::usage_fraction() const {
@@ -314,7 +362,7 @@ double KvCacheManager::usage_fraction() const {
 
 bool KvCacheManager::fits_alone(int64_t prompt_tokens, int64_t total_tokens) const {
   return std::ranges::all_of(groups_, [&](const Group& g) {
-    const int64_t needed = std::max(blocks_for_tokens(prompt_tokens, g.spec.block_size), resident_units(g.spec, total_tokens));
+    const int64_t needed = std::max(admission_units(g.spec, prompt_tokens), resident_units(g.spec, total_tokens));
     return g.slots || needed <= g.blocks->num_blocks();
   });
 }
@@ -348,6 +396,14 @@ void KvCacheManager::check_sequence(SeqId seq, const Sequence& s) const {
         fail("has an out-of-range block in group " + std::to_string(g));
       }
     }
+    const int64_t taken = blocks_for_tokens(taken_end(group.spec, s.num_committed, s.num_tokens), group.spec.block_size);
+    if (std::ranges::any_of(holdings.table.begin() + taken, holdings.table.end(), [](BlockId b) { return b != kNoBlock; })) {
+      fail("holds blocks past the next step in group " + std::to_string(g));
+    }
+    const auto held = std::ranges::count_if(holdings.table, [](BlockId b) { return b != kNoBlock; });
+    if (holdings.promised < 0 || holdings.promised != promise(s, g, held)) {
+      fail("has a promise in group " + std::to_string(g) + " other than its bound less what it holds");
+    }
   }
 }
 
@@ -362,12 +418,17 @@ void KvCacheManager::check_invariants() const {
         group.slots->check_invariants(owners);
       } else {
         std::vector<int32_t> table_refs(group.blocks->num_blocks());
+        int64_t promised = 0;
         for (const auto& [seq, s] : sequences_) {
+          promised += s.groups[g].promised;
           for (const BlockId block : s.groups[g].table) {
             if (block != kNoBlock) ++table_refs[block];
           }
         }
         group.blocks->check_invariants(table_refs);
+        if (promised != group.promised || promised > group.blocks->num_available()) {
+          throw std::logic_error("the promised blocks are not the sequences' promises, or more than are available");
+        }
       }
     } catch (const std::logic_error& violation) {
       throw std::logic_error("cache group " + std::to_string(g) + " (" + std::string(to_string(group.spec.kind)) +

@@ -4,6 +4,7 @@
 //
 // The life of a sequence, as the scheduler drives it:
 //   allocate(seq, tokens)      admit: reserve its known tokens; some may already be cached
+//                              (window_kv groups with max_step_tokens: blocks one step at a time)
 //   commit(seq, tokens)        after every forward: the tokens whose KV was just written
 //   append(seq, n, copies)     before a step that writes n tokens past the reserved ones
 //   fork(parent, child, ...)   n > 1 sampling: the child shares the parent's blocks
@@ -35,7 +36,9 @@ struct GroupUsage {
   int32_t used = 0;    // held by at least one sequence
   int32_t free = 0;    // holding nothing
   int32_t cached = 0;  // holding prefix content no sequence uses: reusable, evicted when needed
-  int32_t available() const { return free + cached; }  // what allocations can still take
+  // Free or cached, but kept for the later steps of prefills admitted already (window_kv).
+  int32_t promised = 0;
+  int32_t available() const { return free + cached - promised; }  // what allocations can still take
 };
 
 struct PrefixCacheCounters {
@@ -50,10 +53,13 @@ class KvCacheManager {
   explicit KvCacheManager(KvCacheConfig config, BlockHasher hasher = sha256_block_hash);
 
   // Admits `seq` with all its known tokens (the prompt; prompt + output when resuming after
-  // preemption) and reserves room for all of them, in window_kv groups too (they shrink to the
-  // window as commits advance). With the prefix cache on, the longest run of full
-  // blocks that earlier sequences registered for the same tokens and extra_key is shared rather
-  // than allocated. Returns how many leading tokens already have their KV: a multiple of
+  // preemption) and reserves room for all of them. A window_kv group, with max_step_tokens set,
+  // takes blocks only for the first step's tokens and promises the rest of what the prefill will
+  // hold at most (window_step_units), so that each commit can take the next step's blocks
+  // without failing: a long prompt never holds more than sinks + window + one step there.
+  // Without max_step_tokens it takes every block and shrinks to the window as commits advance.
+  // With the prefix cache on, the longest run of full blocks that earlier sequences registered
+  // for the same tokens and extra_key is shared rather than allocated. Returns how many leading tokens already have their KV: a multiple of
   // block_size and less than tokens.size(), so the engine computes at least the last token.
   // Returns nullopt, changing nothing, when blocks or slots are short.
   std::optional<int64_t> allocate(SeqId seq, std::span<const TokenId> tokens, std::string_view extra_key = {});
@@ -63,13 +69,15 @@ class KvCacheManager {
   // Reserves room for n more tokens (a decode step, or a chunk of tokens). If the last, partial
   // block is shared with a fork, this sequence first gets a private copy: the copy is added to
   // `copies` for the engine to perform before it writes. Returns false, changing nothing, when
-  // blocks are short.
+  // blocks are short. With max_step_tokens set, reserving past num_committed + max_step_tokens
+  // is misuse: one step cannot write them.
   bool append(SeqId seq, int64_t n, std::vector<CopyOp>& copies);
 
   // The engine wrote KV for `tokens`, the next reserved positions in order: a step's input
   // tokens, not the token it sampled. Each block this fills is registered in the prefix cache
   // at once, so sequences admitted later hit it while this one still runs; window_kv groups
-  // release the blocks no later token reads. Call it after every forward.
+  // release the blocks no later token reads, then take (from the sequence's promise) the blocks
+  // of the next step's tokens. Call it after every forward.
   void commit(SeqId seq, std::span<const TokenId> tokens);
 
   // `child` (a new id) shares every block of `parent`, whose reserved tokens must all be
@@ -88,8 +96,10 @@ class KvCacheManager {
   void release_compacted(SeqId seq, int group, std::span<const int32_t> logical_blocks);
 
   bool contains(SeqId seq) const { return sequences_.contains(seq); }
-  int64_t num_tokens(SeqId seq) const;  // reserved: the engine may write positions [0, num_tokens)
-  // Entry i holds positions [i * block_size, (i + 1) * block_size), kNoBlock where released.
+  // Reserved: the engine may write positions [0, num_tokens), one step (max_step_tokens) at a time.
+  int64_t num_tokens(SeqId seq) const;
+  // Entry i holds positions [i * block_size, (i + 1) * block_size), kNoBlock where released or,
+  // in a window_kv group, not taken yet (past the next step).
   // Valid until the next call that changes this sequence.
   std::span<const BlockId> block_table(SeqId seq, int group) const;
   SlotId state_slot(SeqId seq, int group) const;  // recurrent_state groups
@@ -103,10 +113,10 @@ class KvCacheManager {
   PrefixCacheCounters prefix_cache_counters() const { return prefix_counters_; }
   bool prefix_cache_enabled() const { return config_.enable_prefix_cache; }
   // Whether a sequence admitted with prompt_tokens tokens could grow to total_tokens in an
-  // otherwise empty cache: allocate() reserves the whole prompt in every KV group, and the
-  // sequence then holds every block of a paged group but at most resident_units() of a window
-  // or evicting group. The scheduler fails requests that cannot, instead of preempting others
-  // for ever.
+  // otherwise empty cache: allocate() reserves the whole prompt in every KV group (a window
+  // group with max_step_tokens at most window_step_units of it), and the sequence then holds
+  // every block of a paged group but at most resident_units() of a window or evicting group.
+  // The scheduler fails requests that cannot, instead of preempting others for ever.
   bool fits_alone(int64_t prompt_tokens, int64_t total_tokens) const;
 
   // Throws std::logic_error naming the first violation of: every block is free, cached or owned,
@@ -120,6 +130,7 @@ class KvCacheManager {
     CacheGroupSpec spec;
     std::optional<BlockPool> blocks;  // KV kinds
     std::optional<SlotPool> slots;    // kRecurrentState
+    int64_t promised = 0;             // the sum of the sequences' promised blocks
   };
 
   // A sequence's holdings in one group.
@@ -130,6 +141,9 @@ class KvCacheManager {
     // while every full block so far has one (a collision breaks it; later blocks stay private).
     BlockRef chain_tail;
     bool chain_intact = true;
+    // window_kv with max_step_tokens, while the reserved tokens run past the next step: blocks
+    // the group keeps free for this sequence's later steps (its bound less what it holds).
+    int64_t promised = 0;
   };
 
   struct Sequence {
@@ -151,10 +165,22 @@ class KvCacheManager {
   Sequence& sequence(SeqId seq);
   const Sequence& sequence(SeqId seq) const;
   PrefixMatch match_prefix(std::span<const TokenId> tokens, std::string_view extra_key) const;
+  int64_t available(int group) const;  // blocks allocations can take: free + cached - promised
+  // Tokens [0, end) whose blocks a sequence with `committed` of `num_tokens` tokens holds or has
+  // released: all of them, but in a window_kv group only up to what the next step can write.
+  int64_t taken_end(const CacheGroupSpec& spec, int64_t committed, int64_t num_tokens) const;
+  // Blocks admitting num_tokens takes or promises in a KV group.
+  int64_t admission_units(const CacheGroupSpec& spec, int64_t num_tokens) const;
+  // The promise of a window_kv sequence holding `held` blocks: its bound less `held` while the
+  // reserved tokens run past the next step, else 0.
+  int64_t promise(const Sequence& s, int group, int64_t held) const;
   int64_t blocks_to_append(const Sequence& s, int group, int64_t n) const;
   bool shares_partial_block(const Sequence& s, int group) const;
   void register_full_block(Sequence& s, int64_t logical_block);
   void release_out_of_window(Sequence& s, int group, int64_t committed_before);
+  // Takes the blocks of the tokens the next step can write, from the sequence's promise.
+  void take_next_step(Sequence& s, int group, int64_t committed_before);
+  void set_promise(Sequence& s, int group, int64_t promised);
   void check_sequence(SeqId seq, const Sequence& s) const;
 
   KvCacheConfig config_;

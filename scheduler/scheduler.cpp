@@ -22,6 +22,9 @@ kvcache::KvCacheConfig kv_config(const runtime::LoadedModel& model, const Schedu
   kv.memory_budget_bytes = config.kv_memory_bytes;
   kv.num_blocks = config.num_kv_blocks;
   kv.typical_sequence_tokens = model.model->config().context_length;
+  // A step computes at most this many of a sequence's tokens: window groups take blocks for them
+  // step by step, so a long prompt holds sinks + window + one chunk there.
+  kv.max_step_tokens = config.max_num_batched_tokens;
   kv.enable_prefix_cache = config.enable_prefix_cache && plan.all_paged();
   if (config.enable_prefix_cache && !kv.enable_prefix_cache) {
     std::string kinds;
@@ -169,10 +172,12 @@ bool Scheduler::step() {
     erase_finished();
     return true;
   }
-  run(plan, copies);
-  ++steps_;
+  // The peak is what the forward runs with: every block of the step's tokens held, before its
+  // commits release what left a window and its compactions what they emptied.
   peak_blocks_ = std::max(peak_blocks_, total_usage().used);
   peak_bytes_ = std::max(peak_bytes_, used_bytes());
+  run(plan, copies);
+  ++steps_;
   erase_finished();
   return true;
 }
@@ -409,6 +414,7 @@ kvcache::GroupUsage Scheduler::total_usage() const {
     total.used += usage.used;
     total.free += usage.free;
     total.cached += usage.cached;
+    total.promised += usage.promised;
   }
   return total;
 }

@@ -44,7 +44,7 @@ struct SchedulerStats {
   int32_t kv_blocks_cached = 0;
   int32_t kv_blocks_peak = 0;
   // Bytes of the blocks in use, each group's at its own bytes per block (groups of different
-  // layer counts differ), now and at the peak after any step.
+  // layer counts differ), now and at the peak of any step (while its forward runs).
   int64_t kv_bytes_used = 0;
   int64_t kv_bytes_peak = 0;
   double kv_usage = 0.0;

@@ -64,6 +64,7 @@ int run_eval(const Args& args) {
   p.option("--seed", "S", "seed of the passkey keys (default 0)");
   p.option("--text", "FILE", "text of the teacher-forced task and the memory prompts (default " + eval::default_text_path() + ")");
   p.option("--tasks", "LIST", "any of passkey, forced, memory (default all three)");
+  p.option("--max-num-batched-tokens", "N", "the memory task's prefill chunk (default 2048)");
   add_attention_option(p);
   add_device_option(p);
   if (!p.parse(args)) return 0;
@@ -74,6 +75,8 @@ int run_eval(const Args& args) {
   options.seed = p.get_optional_uint("--seed").value_or(options.seed);
   options.text_path = p.get_string("--text", options.text_path);
   if (p.has("--tasks")) select_tasks(p.get_string("--tasks"), options);
+  options.max_num_batched_tokens =
+      static_cast<int32_t>(p.get_int("--max-num-batched-tokens", options.max_num_batched_tokens, 1, 1 << 20));
 
   // The reference is the model's own attention; the candidate the same file under --attention
   // (without one, the reference against itself, which must agree exactly). The weights stay in

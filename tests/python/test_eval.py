@@ -53,7 +53,8 @@ def test_a_layout_is_the_candidate(strata_bin, default_model, tmp_path):
     layout.write_text(json.dumps({"layers": {"2-29": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 32}}}))
     report_path = tmp_path / "eval.json"
     out = run(strata_bin, "eval", "--model", default_model, "--threads", "2", "--contexts", "256",
-              "--tasks", "forced,memory", "--attention", layout, "--json", report_path)
+              "--tasks", "forced,memory", "--max-num-batched-tokens", "32", "--attention", layout,
+              "--json", report_path)
     assert out.returncode == 0, out.stderr
     report = json.loads(report_path.read_text())
     assert (report["reference"], report["candidate"]) == ("full", str(layout))

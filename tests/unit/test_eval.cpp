@@ -183,7 +183,7 @@ TEST_F(EvalOnSmolLm2, FullAgainstItselfRetrievesTheSamePasskeys) {
 }
 
 TEST_F(EvalOnSmolLm2, MemoryIsTheSchedulersPeakBlocks) {
-  const auto r = run_memory_speed(full(), full(), *text_ids, std::vector<int32_t>{100});
+  const auto r = run_memory_speed(full(), full(), *text_ids, std::vector<int32_t>{100}, 2048);
   ASSERT_EQ(r.size(), 1u);
   const auto& c = model->model->config();
   const int64_t per_token = int64_t{2} * c.n_layers * c.n_kv_heads * c.head_dim * 2;  // fp16 K and V, every layer
@@ -235,6 +235,7 @@ TEST_F(EvalOnSmolLm2, ALayoutCandidateRunsOnItsOwnCacheGroups) {
   EvalOptions options;
   options.contexts = {256};
   options.passkey = false;
+  options.max_num_batched_tokens = 32;
   const auto j = run_eval("cpu", full(), candidate, options);
   EXPECT_EQ(j["candidate"], "sink_window_32");
   const auto& forced = j["teacher_forced"]["contexts"].at(0)["all"];
@@ -248,11 +249,12 @@ TEST_F(EvalOnSmolLm2, ALayoutCandidateRunsOnItsOwnCacheGroups) {
   const int64_t windowed_bytes = memory["candidate"]["peak_kv_bytes"];
   const int64_t block_all_layers = 16 * per_layer_token * c.n_layers;
   EXPECT_EQ(reference % block_all_layers, 0);
-  // The two full layers keep every block; the 28 windowed ones at most a sink block, the
-  // window's (up to three) and the one being written.
+  // The two full layers keep every block; the 28 windowed ones, prefilled 32 tokens at a time,
+  // at most a sink block and the blocks from 32 tokens behind a chunk to its end (up to five).
   const int64_t full_layers = reference / c.n_layers * 2;
+  EXPECT_EQ(j["memory_speed"]["max_num_batched_tokens"], 32);
   EXPECT_GT(windowed_bytes, full_layers);
-  EXPECT_LE(windowed_bytes, full_layers + 5 * 16 * per_layer_token * (c.n_layers - 2));
+  EXPECT_LE(windowed_bytes, full_layers + 6 * 16 * per_layer_token * (c.n_layers - 2));
 }
 
 }  // namespace

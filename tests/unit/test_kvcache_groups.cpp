@@ -77,13 +77,60 @@ KvCacheConfig sink_window_cache(int32_t num_blocks) {
   return config;
 }
 
-// A window group must hold the whole prompt at admission, then only sinks + window + one block:
-// a sequence may grow far past the group's capacity.
+// Without max_step_tokens a window group must hold the whole prompt at admission, then only
+// sinks + window + one block: a sequence may grow far past the group's capacity.
 TEST(KvCacheWindow, FitsAloneBoundsGrowthByTheWindow) {
   KvCacheManager kv(sink_window_cache(6));
   EXPECT_TRUE(kv.fits_alone(8, 10000));    // 1 sink + 2 window + 1 blocks resident
   EXPECT_TRUE(kv.fits_alone(24, 10000));   // a 6-block prompt
   EXPECT_FALSE(kv.fits_alone(25, 10000));  // a 7-block prompt
+}
+
+// With max_step_tokens (the scheduler's chunk), a window group takes blocks step by step: a
+// prompt far longer than the group is admitted and prefilled holding at most sinks + window +
+// one step, and the blocks its later steps need are promised, so nobody admitted meanwhile can
+// take them.
+TEST(KvCacheWindow, ChunkedPrefillHoldsSinksWindowAndOneStep) {
+  KvCacheConfig config = sink_window_cache(10);
+  config.max_step_tokens = 8;
+  KvCacheManager kv(config);
+  const CacheGroupSpec& spec = kv.group_spec(0);
+  const int64_t bound = 1 + (8 + 8 - 1 + 3) / 4 + 1;  // 1 sink block + 4 blocks of window + step + 1
+  ASSERT_EQ(window_step_units(spec, 200, 8), bound);
+  EXPECT_EQ(window_step_units(spec, 200, 1), resident_units(spec, 200));
+  EXPECT_TRUE(kv.fits_alone(200, 300));  // 50 blocks of prompt in a 10-block group
+  EXPECT_FALSE(KvCacheManager(sink_window_cache(10)).fits_alone(200, 300));  // every block at once
+
+  ASSERT_EQ(kv.allocate(1, tokens(200)), 0);
+  EXPECT_EQ(kv.usage(0).used, 2);  // the first step's 8 tokens
+  EXPECT_EQ(kv.usage(0).promised, bound - 2);
+  EXPECT_EQ(kv.usage(0).available(), 10 - bound);
+  kv.check_invariants();
+  EXPECT_FALSE(kv.allocate(2, tokens(40)));  // its bound (6 blocks) needs more than the 4 left
+  ASSERT_EQ(kv.allocate(3, tokens(12)), 0);  // 2 blocks for its first step, 1 promised
+  EXPECT_EQ(kv.usage(0).available(), 10 - bound - 3);
+
+  for (int64_t committed = 0; committed < 200; committed += 8) {
+    const std::vector<BlockId> table = table_of(kv, 1, 0);
+    for (int64_t b = committed / 4; b < (committed + 8) / 4; ++b) EXPECT_NE(table[b], kNoBlock) << "block " << b;
+    kv.commit(1, tokens(8));
+    EXPECT_LE(kv.usage(0).used - 2, bound);
+    kv.check_invariants();
+  }
+  EXPECT_EQ(kv.usage(0).promised, 1);  // sequence 3's
+  std::vector<CopyOp> copies;
+  EXPECT_THROW(kv.append(1, 9, copies), std::invalid_argument);  // more than one step writes
+  EXPECT_THROW(kv.commit(3, tokens(9)), std::invalid_argument);  // reserved, but past one step
+  for (int step = 0; step < 20; ++step) {  // decode: sinks + window + one block
+    ASSERT_TRUE(kv.append(1, 1, copies));
+    kv.commit(1, tokens(1));
+    EXPECT_LE(kv.usage(0).used - 2, resident_units(spec, 221));
+  }
+  kv.free(1);
+  kv.free(3);
+  EXPECT_EQ(kv.usage(0).free, 10);
+  EXPECT_EQ(kv.usage(0).promised, 0);
+  kv.check_invariants();
 }
 
 TEST(KvCacheWindow, ReleasesBlocksThatLeaveTheWindowButKeepsSinks) {

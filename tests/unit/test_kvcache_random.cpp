@@ -1,5 +1,6 @@
 // Thousands of seeded random operation sequences (allocate with shared prefixes, commit in
-// chunks, append, fork, finish, cancel, compact) against KvCacheManager, with an oracle of the
+// chunks, append, fork, finish, cancel, compact; window blocks taken step by step in one
+// scenario) against KvCacheManager, with an oracle of the
 // tokens the simulated engine wrote into every block, and of the context they were computed in
 // (KV depends on every token before it, not only on the block's own). After every operation:
 //   - check_invariants() holds;
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -63,6 +65,10 @@ std::vector<Scenario> scenarios() {
   };
   hybrid.config.num_blocks = 24;
   hybrid.config.enable_prefix_cache = false;
+  // Steps of at most 5 tokens: the window group takes blocks step by step and promises the rest.
+  Scenario stepwise = hybrid;
+  stepwise.name = "paged + window + state, 5-token steps";
+  stepwise.config.max_step_tokens = 5;
   // evicting_kv forbids forks, so it has a scenario of its own.
   Scenario evicting{"paged + evicting", {}, sha256_block_hash};
   evicting.config.groups = {
@@ -72,7 +78,7 @@ std::vector<Scenario> scenarios() {
   evicting.config.num_blocks = 24;
   evicting.config.enable_prefix_cache = false;
   return {paged_scenario("paged", sha256_block_hash), paged_scenario("paged, colliding hash", one_bit_hash), two_groups,
-          hybrid, evicting};
+          hybrid, stepwise, evicting};
 }
 
 // Forks share blocks, which evicting_kv forbids.
@@ -93,6 +99,7 @@ struct Coverage {
   int64_t hit_tokens = 0;
   int64_t failed_allocations = 0;
   int64_t copies = 0;
+  int64_t promised_blocks = 0;  // summed after each admission
 };
 
 class Harness {
@@ -100,6 +107,7 @@ class Harness {
   Harness(const Scenario& scenario, uint64_t seed, Coverage& coverage)
       : kv_(scenario.config, scenario.hasher),
         forks_allowed_(allows_forks(scenario.config)),
+        max_step_(scenario.config.max_step_tokens.value_or(std::numeric_limits<int64_t>::max())),
         rng_(seed),
         coverage_(coverage) {
     for (int g = 0; g < kv_.num_groups(); ++g) {
@@ -199,12 +207,13 @@ class Harness {
       }
     }
     coverage_.hit_tokens += *cached;
+    for (int g = 0; g < kv_.num_groups(); ++g) coverage_.promised_blocks += kv_.usage(g).promised;
   }
 
   void commit(std::map<SeqId, LiveSequence>::iterator it) {
     if (it == live_.end()) return;
     LiveSequence& s = it->second;
-    const int64_t count = uniform(1, static_cast<int64_t>(s.tokens.size()) - s.committed);
+    const int64_t count = uniform(1, std::min(static_cast<int64_t>(s.tokens.size()) - s.committed, max_step_));
     const std::span<const TokenId> tokens = std::span(s.tokens).subspan(s.committed, count);
     write(it->first, s.committed, tokens);
     kv_.commit(it->first, tokens);
@@ -236,7 +245,10 @@ class Harness {
 
   void append(std::map<SeqId, LiveSequence>::iterator it) {
     if (it == live_.end()) return;
-    const int64_t n = uniform(1, 6);
+    // One step writes at most max_step_ tokens past the committed ones.
+    const int64_t room = it->second.committed + max_step_ - static_cast<int64_t>(it->second.tokens.size());
+    if (room < 1) return;
+    const int64_t n = uniform(1, std::min<int64_t>(6, room));
     const std::vector<GroupUsage> usage_before = usages();
     const bool expected = kv_.can_append(it->first, n);
     std::vector<CopyOp> copies;
@@ -306,6 +318,7 @@ class Harness {
       EXPECT_EQ(now.used, before[g].used) << "group " << g;
       EXPECT_EQ(now.free, before[g].free) << "group " << g;
       EXPECT_EQ(now.cached, before[g].cached) << "group " << g;
+      EXPECT_EQ(now.promised, before[g].promised) << "group " << g;
     }
   }
 
@@ -367,6 +380,7 @@ class Harness {
 
   KvCacheManager kv_;
   bool forks_allowed_;
+  int64_t max_step_;  // tokens one step writes at most
   std::mt19937_64 rng_;
   Coverage& coverage_;
   std::array<std::vector<TokenId>, 3> documents_;  // prompts start with a prefix of one of these
@@ -397,6 +411,9 @@ TEST(KvCacheRandomized, InvariantsHoldAndUsageReturnsToZero) {
     }
     if (scenario.config.enable_prefix_cache) {
       EXPECT_GT(coverage.hit_tokens, 0);
+    }
+    if (scenario.config.max_step_tokens) {
+      EXPECT_GT(coverage.promised_blocks, 0);
     }
   }
 }

@@ -26,15 +26,23 @@ const char* kGemmaNative = R"({"layers": {"*": {"backend": "full", "release_outs
 
 using test::logits_alone;
 
+// How logits_through_kvcache admits the sequence.
+enum class Admission {
+  kGrowing,     // one token, then each chunk appended before its step
+  kWholeChunk,  // every token at once, the chunk as max_step_tokens (as the scheduler admits a prompt)
+};
+
 // The same sequence through kvcache's groups in chunks, window groups releasing blocks as it
 // commits; after every step a second sequence takes the free blocks and writes its own K/V into
 // them, so a read of a released block would change the logits.
 std::vector<float> logits_through_kvcache(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk,
-                                          std::mt19937& rng, model::LogitsWanted wanted = model::LogitsWanted::kAll) {
+                                          std::mt19937& rng, model::LogitsWanted wanted = model::LogitsWanted::kAll,
+                                          Admission admission = Admission::kGrowing) {
   kvcache::KvCacheConfig config;
   config.groups = m.attention_plan().cache_group_specs(kBlockSize);
   config.num_blocks = static_cast<int32_t>(tokens.size() / kBlockSize + 8);
   config.enable_prefix_cache = false;
+  if (admission == Admission::kWholeChunk) config.max_step_tokens = static_cast<int64_t>(chunk);
   kvcache::KvCacheManager kv(config);
   std::vector<int32_t> capacities;
   for (int g = 0; g < kv.num_groups(); ++g) capacities.push_back(kv.usage(g).capacity);
@@ -47,11 +55,13 @@ std::vector<float> logits_through_kvcache(model::DecoderModel& m, std::span<cons
 
   std::vector<float> out;
   std::vector<kvcache::CopyOp> copies;
-  EXPECT_TRUE(kv.allocate(1, tokens.first(1)));
+  EXPECT_TRUE(kv.allocate(1, admission == Admission::kGrowing ? tokens.first(1) : tokens));
   kvcache::SeqId noise = 2;
   for (size_t at = 0; at < tokens.size(); at += chunk) {
     const auto piece = tokens.subspan(at, std::min(chunk, tokens.size() - at));
-    EXPECT_TRUE(kv.append(1, static_cast<int64_t>(at + piece.size()) - kv.num_tokens(1), copies));
+    if (admission == Admission::kGrowing) {
+      EXPECT_TRUE(kv.append(1, static_cast<int64_t>(at + piece.size()) - kv.num_tokens(1), copies));
+    }
     const auto logits = runner.forward({{piece, static_cast<int32_t>(at), tables(1), wanted}});
     out.insert(out.end(), logits.begin(), logits.end());
     std::vector<int32_t> used_before;
@@ -62,6 +72,8 @@ std::vector<float> logits_through_kvcache(model::DecoderModel& m, std::span<cons
     int32_t released = 0;
     for (int g = 0; g < kv.num_groups(); ++g) released = std::max(released, used_before[static_cast<size_t>(g)] - kv.usage(g).used);
     for (int g = 0; g < kv.num_groups(); ++g) released = std::min(released, kv.usage(g).available());
+    // Admitted whole, the filler is one step too (its blocks are all taken at once).
+    if (admission == Admission::kWholeChunk) released = std::min(released, static_cast<int32_t>(chunk) / kBlockSize);
     if (released > 0) {
       const auto filler = test::random_tokens(rng, static_cast<size_t>(released) * kBlockSize, m.config().vocab_size);
       EXPECT_TRUE(kv.allocate(noise, filler));
@@ -111,6 +123,18 @@ TEST_F(WindowedModel, SinkWindowChunkedRaggedAndReleasedEqualOneShot) {
     const auto alone = logits_alone(*m, prompts[i], lengths[i]);
     EXPECT_TRUE(test::same_bits(std::span(together).subspan(i * vocab, vocab), std::span(alone).last(vocab))) << i;
   }
+}
+
+// A long prompt admitted whole and prefilled in chunks takes the window group's blocks step by
+// step (its own released blocks are the next step's, the filler takes the rest): the logits are
+// those of the sequence alone with every page kept.
+TEST_F(WindowedModel, SinkWindowPrefillTakingBlocksStepByStepEqualsPagesKept) {
+  auto m = load(test::default_model_path(), kSinkWindow);
+  std::mt19937 rng(17);
+  const auto tokens = test::random_tokens(rng, 1000, m->config().vocab_size);
+  const auto kept = logits_alone(*m, tokens, 64, model::LogitsWanted::kLast);
+  EXPECT_TRUE(test::same_bits(
+      logits_through_kvcache(*m, tokens, 64, rng, model::LogitsWanted::kLast, Admission::kWholeChunk), kept));
 }
 
 TEST_F(WindowedModel, SinkWindowWiderThanTheSequenceIsFull) {
@@ -166,6 +190,40 @@ TEST(SinkWindowScheduler, ShortPromptsGetFullsTokensAndMemoryStopsGrowing) {
   const ServedRun longest = test::serve_greedy(windowed, {prompts[0]}, 450, config);
   EXPECT_EQ(longest.tokens[0].size(), 450u);
   EXPECT_LE(longest.stats.kv_blocks_peak, 6);
+}
+
+// A 1,000-token prompt in a 12-block (192-token) cache: prefilled in 64-token chunks, the window
+// group holds at most 4 sinks + 64 window + 64 chunk tokens' blocks, and the greedy tokens are
+// those of the same prompt prefilled in one shot with every block taken at admission.
+TEST(SinkWindowScheduler, LongPromptPeakIsBoundedByTheWindowAndTheChunk) {
+  auto windowed = runtime::LoadedModel::load(
+      test::default_model_path(), 2,
+      test::layout(R"({"layers": {"*": {"backend": "sink_window", "sink_tokens": 4, "window_tokens": 64}}})"));
+  std::mt19937 rng(19);
+  const std::vector<std::vector<int32_t>> prompt = {test::random_tokens(rng, 1000, windowed.model->config().vocab_size)};
+  constexpr int32_t kGenerated = 8;
+
+  scheduler::SchedulerConfig one_shot;
+  one_shot.block_size = kBlockSize;
+  one_shot.max_num_batched_tokens = 2048;
+  one_shot.num_kv_blocks = 64;  // the 1,007 tokens written
+  const ServedRun reference = test::serve_greedy(windowed, prompt, kGenerated, one_shot);
+
+  scheduler::SchedulerConfig chunked = one_shot;
+  chunked.max_num_batched_tokens = 64;
+  chunked.num_kv_blocks = 12;
+  const ServedRun run = test::serve_greedy(windowed, prompt, kGenerated, chunked);
+  ASSERT_EQ(run.tokens[0].size(), static_cast<size_t>(kGenerated));
+  EXPECT_EQ(run.tokens, reference.tokens);
+
+  const kvcache::CacheGroupSpec spec = windowed.model->attention_plan().cache_group_specs(kBlockSize)[0];
+  const int64_t bound = kvcache::window_step_units(spec, 1007, 64);
+  EXPECT_EQ(bound, 1 + 8 + 1);
+  EXPECT_LE(run.stats.kv_blocks_peak, bound);
+  EXPECT_LE(run.stats.kv_bytes_peak, bound * spec.bytes_per_block());
+  EXPECT_EQ(reference.stats.kv_blocks_peak, 63);  // one shot: the whole prompt at once
+  EXPECT_EQ(run.stats.preemptions, 0);
+  EXPECT_EQ(run.used_at_end, std::vector<int32_t>{0});
 }
 
 }  // namespace
