@@ -14,15 +14,10 @@ constexpr int kMaxStagedIn = (48 << 10) / 2;            // bf16 inputs staged wi
 // The one-token GEMV applies: in % 8 == 0 (16-byte rows).
 bool single_token(int n_tokens, int in) { return n_tokens == 1 && in % 8 == 0; }
 
-// f(x) as bf16 rows: the RMSNorm or the merge is written to the scratch first.
+// f(x) as bf16 rows: the RMSNorm is written to the scratch first.
 const uint16_t* materialized(const LinearInput& x, int n_tokens, int in, cudaStream_t stream) {
-  switch (x.kind) {
-    case LinearInput::Kind::kBf16: return x.x_bf16;
-    case LinearInput::Kind::kRmsNorm: rms_norm(x.x, x.norm_weight, x.scratch, n_tokens, in, x.eps, stream); break;
-    case LinearInput::Kind::kSplitAttention:
-      merge_splits(x.partials, n_tokens, in / x.head_dim, x.head_dim, x.splits, x.scratch, stream);
-      break;
-  }
+  if (x.kind == LinearInput::Kind::kBf16) return x.x_bf16;
+  rms_norm(x.x, x.norm_weight, x.scratch, n_tokens, in, x.eps, stream);
   return x.scratch;
 }
 
@@ -35,17 +30,13 @@ void launch_single_token(const uint16_t* w_bf16, int in, int pairs, const Input&
   check(cudaGetLastError(), "single_token_linear");
 }
 
-// The one-token GEMV writing `pairs` pairs of rows through `output`. It stages the RMSNorm or the
-// merge of its input itself unless the row is too wide for its shared memory.
+// The one-token GEMV writing `pairs` pairs of rows through `output`. It stages the RMSNorm of its
+// input itself unless the row is too wide for its shared memory.
 template <class Output>
 void launch_single_token(const LinearInput& x, const uint16_t* w_bf16, int in, int pairs, const Output& output,
                          cudaStream_t stream) {
   if (in <= kMaxStagedIn && x.kind == LinearInput::Kind::kRmsNorm) {
     return launch_single_token(w_bf16, in, pairs, kernels::RmsNormInput{x.x, x.norm_weight, x.eps}, output, stream);
-  }
-  if (in <= kMaxStagedIn && x.kind == LinearInput::Kind::kSplitAttention) {
-    const kernels::MergedSplitsInput input{x.partials, x.partials + static_cast<size_t>(in) * x.splits, x.splits, x.head_dim};
-    return launch_single_token(w_bf16, in, pairs, input, output, stream);
   }
   const kernels::Bf16Input input{reinterpret_cast<const __nv_bfloat16*>(materialized(x, 1, in, stream))};
   launch_single_token(w_bf16, in, pairs, input, output, stream);

@@ -1,9 +1,9 @@
 // Linear layers on the GPU: y[n x out] = f(x)[n x in] * W^T, W [out x in] row-major bf16 (the
 // GGUF layout), f(x) bf16, y float32, float32 accumulation; f is nothing or the RMSNorm before
-// the projection or the merge of the attention's key splits (LinearInput). One token (decode at
-// batch 1) runs our GEMV (kernels/single_token_linear.cuh), which also takes in the op before it
-// and the gated activation or RoPE + KV write after it; more tokens run through cuBLAS and those
-// ops' own kernels.
+// the projection (LinearInput). One token (decode at batch 1) runs our GEMV
+// (kernels/single_token_linear.cuh), which also takes in the RMSNorm before it and gives out the
+// gated activation or RoPE + KV write after it; more tokens run through cuBLAS and those ops' own
+// kernels.
 #pragma once
 
 #include <cublas_v2.h>
@@ -18,25 +18,19 @@ namespace strata::cuda {
 // What a projection reads: f(x) as bf16 rows of `in` values.
 struct LinearInput {
   enum class Kind {
-    kBf16,            // f(x) = x, bf16 rows
-    kRmsNorm,         // f(x) = bf16(rmsnorm(x) * norm_weight), fp32 rows x
-    kSplitAttention,  // f(x) = the merge of paged_attention's splits left in `partials` (defer_merge)
+    kBf16,     // f(x) = x, bf16 rows
+    kRmsNorm,  // f(x) = bf16(rmsnorm(x) * norm_weight), fp32 rows x
   };
   Kind kind = Kind::kBf16;
   const uint16_t* x_bf16 = nullptr;
   const float* x = nullptr;
   const float* norm_weight = nullptr;
   float eps = 0.0f;
-  const float* partials = nullptr;  // the attention's workspace
-  int splits = 0, head_dim = 0;
   uint16_t* scratch = nullptr;  // n x in bf16 for f(x) where the projection does not fuse it
 
   static LinearInput bf16(const uint16_t* x_bf16) { return {.x_bf16 = x_bf16}; }
   static LinearInput rms_norm(const float* x, const float* norm_weight, float eps, uint16_t* scratch) {
     return {.kind = Kind::kRmsNorm, .x = x, .norm_weight = norm_weight, .eps = eps, .scratch = scratch};
-  }
-  static LinearInput split_attention(const float* partials, int splits, int head_dim, uint16_t* scratch) {
-    return {.kind = Kind::kSplitAttention, .partials = partials, .splits = splits, .head_dim = head_dim, .scratch = scratch};
   }
 };
 

@@ -66,17 +66,6 @@ void with_group(int group, const char* what, Launch&& launch) {
   }
 }
 
-// The merge of the splits paged_attention wrote into `workspace` (partial outputs, then their
-// log-sum-exps) for the listed tokens (or 0..tokens-1).
-void launch_merge_splits(const float* workspace, const int32_t* token_list, uint16_t* out_bf16, float* lse, int tokens,
-                         int n_heads, int head_dim, int splits, cudaStream_t stream) {
-  const float* partial_lse = workspace + static_cast<size_t>(tokens) * n_heads * splits * head_dim;
-  kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(n_heads), static_cast<unsigned>(tokens)), head_dim, 0,
-                            stream, workspace, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, n_heads, splits,
-                            head_dim);
-  launched("merge_splits");
-}
-
 }  // namespace
 
 void rms_norm(const float* x, const float* weight, uint16_t* out_bf16, int tokens, int dim, float eps, cudaStream_t stream) {
@@ -153,11 +142,6 @@ int attention_splits(int max_keys) {
   return (std::max(max_keys, 1) + chunk - 1) / chunk;
 }
 
-void merge_splits(const float* workspace, int tokens, int n_heads, int head_dim, int splits, uint16_t* out_bf16,
-                  cudaStream_t stream) {
-  if (tokens > 0) launch_merge_splits(workspace, nullptr, out_bf16, nullptr, tokens, n_heads, head_dim, splits, stream);
-}
-
 size_t paged_attention_workspace(const PagedAttentionShape& s) {
   const int splits = attention_splits(s.max_keys);
   if (splits <= 1) return 0;
@@ -192,8 +176,10 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
     });
   });
   launched("paged_attention");
-  if (splits > 1 && !s.defer_merge) {
-    launch_merge_splits(workspace, token_list, out_bf16, lse, s.tokens, s.n_heads, s.head_dim, splits, stream);
+  if (splits > 1) {
+    kernels::launch_dependent(kernels::merge_splits, dim3(static_cast<unsigned>(s.n_heads), static_cast<unsigned>(s.tokens)), s.head_dim, 0, stream,
+                              partial_out, partial_lse, token_list, as<__nv_bfloat16>(out_bf16), lse, s.n_heads, splits, s.head_dim);
+    launched("merge_splits");
   }
 }
 

@@ -57,9 +57,6 @@ struct PagedAttentionShape {
   float scale;
   int window = 0;    // a query at position p sees keys (p - window, p]; 0 = all earlier keys
   int sinks = 0;     // with a window: the first `sinks` keys stay visible too (StreamingLLM)
-  // With several splits: leave their partial outputs in the workspace for the projection that
-  // reads the attention to merge (LinearInput::split_attention), instead of merging into out.
-  bool defer_merge = false;
 };
 // block_topk's selection for paged_attention: each (token, KV head) reads only the pages of its
 // list (select_pages' output; no window with it).
@@ -72,10 +69,6 @@ struct PageLists {
 int attention_splits(int max_keys);
 // Floats of workspace paged_attention needs for `shape` (0 with one split).
 size_t paged_attention_workspace(const PagedAttentionShape& shape);
-// out[t] = the merge of the `splits` partial outputs paged_attention left in `workspace` for
-// `tokens` query tokens (shape.defer_merge).
-void merge_splits(const float* workspace, int tokens, int n_heads, int head_dim, int splits, uint16_t* out_bf16,
-                  cudaStream_t stream);
 // Causal attention of each query token (token_list[i], or i without a list) over its first
 // token_keys[t] cached keys (or the pages of its lists), through block table row token_table[t]:
 // split-KV on CUDA cores, for decode tokens. head_dim 64, 128 or 256; up to 8 query heads per KV

@@ -663,40 +663,6 @@ TEST_F(CudaOps, RopeProjectionEqualsProjectionThenRopeKvWrite) {
   }
 }
 
-// At one token the o projection merges the attention's key splits as it reads them
-// (defer_merge): the bits of the merge kernel followed by the projection, also where the row is
-// too wide for the GEMV to stage it (28,672 values: the merge kernel runs first).
-TEST_F(CudaOps, ProjectionMergingTheSplitsEqualsMergeThenProjection) {
-  SCOPED_TRACE(seed_);
-  Gemm gemm;
-  for (auto [n_heads, n_kv_heads, head_dim] : {std::tuple{9, 3, 64}, std::tuple{112, 14, 256}}) {
-    SCOPED_TRACE("heads " + std::to_string(n_heads) + "/" + std::to_string(n_kv_heads) + " head_dim " + std::to_string(head_dim));
-    const int keys = 300, block_size = 16, out = 40, in = n_heads * head_dim;
-    PagedCase c = paged_case({keys}, block_size, static_cast<size_t>(n_kv_heads) * head_dim);
-    const std::vector<int32_t> token_table = {0}, token_keys = {keys};
-    auto q = random(static_cast<size_t>(in));
-    auto w = to_bf16(random(static_cast<size_t>(out) * in, 0.05f));
-    DeviceArray<float> d_q(q);
-    DeviceArray<uint16_t> d_k(c.k_cache), d_v(c.v_cache), d_w(w), d_attn(static_cast<size_t>(in)), d_scratch(static_cast<size_t>(in));
-    DeviceArray<int32_t> d_tables(c.tables), d_table(token_table), d_keys(token_keys);
-    PagedAttentionShape shape{1, n_heads, n_kv_heads, head_dim, block_size, in, c.max_blocks, keys, 0.125f};
-    ASSERT_GT(attention_splits(keys), 1);
-    DeviceArray<float> d_workspace(paged_attention_workspace(shape)), d_want(static_cast<size_t>(out)), d_got(static_cast<size_t>(out));
-    d_got.poison();
-    paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_attn.get(), nullptr,
-                    d_workspace.get(), shape, nullptr);
-    gemm.linear(LinearInput::bf16(d_attn.get()), d_w.get(), d_want.get(), 1, in, out, nullptr);
-    shape.defer_merge = true;
-    d_attn.poison();
-    paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_attn.get(), nullptr,
-                    d_workspace.get(), shape, nullptr);
-    gemm.linear(LinearInput::split_attention(d_workspace.get(), attention_splits(keys), head_dim, d_scratch.get()), d_w.get(),
-                d_got.get(), 1, in, out, nullptr);
-    sync();
-    EXPECT_EQ(d_got.download(), d_want.download());
-  }
-}
-
 TEST_F(CudaOps, SamplingMatchesTheHostReference) {
   SCOPED_TRACE(seed_);
   for (int vocab : {1000, 49152}) {

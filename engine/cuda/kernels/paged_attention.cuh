@@ -18,7 +18,6 @@
 #include "engine/attention/page_selection.h"
 #include "engine/cuda/kernels/dependent_launch.cuh"
 #include "engine/cuda/kernels/reduce.cuh"
-#include "engine/cuda/kernels/split_merge.cuh"
 
 namespace strata::cuda::kernels {
 
@@ -250,10 +249,18 @@ __global__ void merge_splits(const float* __restrict__ partial_out, const float*
   const int t = token_list != nullptr ? token_list[blockIdx.y] : blockIdx.y;
   const size_t q_row = static_cast<size_t>(t) * n_heads + blockIdx.x;
   const size_t part_row = static_cast<size_t>(blockIdx.y) * n_heads + blockIdx.x;
-  const MergedSplit merged = merge_split_dimension(partial_out + part_row * splits * head_dim, partial_lse + part_row * splits,
-                                                   splits, head_dim, threadIdx.x);
-  out[q_row * head_dim + threadIdx.x] = __float2bfloat16(merged.value);
-  if (lse != nullptr && threadIdx.x == 0) lse[q_row] = merged.max_lse + logf(merged.total);
+  const float* lses = partial_lse + part_row * splits;
+  float m = -INFINITY;
+  for (int s = 0; s < splits; ++s) m = fmaxf(m, lses[s]);
+  float total = 0.0f, sum = 0.0f;
+  for (int s = 0; s < splits; ++s) {
+    if (lses[s] == -INFINITY) continue;
+    const float w = __expf(lses[s] - m);
+    total += w;
+    sum += w * partial_out[(part_row * splits + s) * head_dim + threadIdx.x];
+  }
+  out[q_row * head_dim + threadIdx.x] = __float2bfloat16(sum / total);
+  if (lse != nullptr && threadIdx.x == 0) lse[q_row] = m + logf(total);
 }
 
 }  // namespace strata::cuda::kernels

@@ -3,8 +3,8 @@
 // launches and split-K reductions than in reading the weights; from two tokens on it is the
 // faster.
 //
-// The input policy says what f(x) is: a bf16 row as is, or, staged as bf16 in shared memory by
-// every block, the RMSNorm of an fp32 row or the merge of the split-KV attention's partials. The output policy says which two rows a warp computes
+// The input policy says what f(x) is: a bf16 row as is, or the RMSNorm of an fp32 row, staged
+// as bf16 in shared memory by every block. The output policy says which two rows a warp computes
 // and where their sums go: y (set or added to), the gated activation of a gate row and its up row
 // (the feed-forward block's activation, no separate kernel), or RoPE with the write of K and V
 // into their pages. Each warp issues its first weight loads before it waits for the kernel
@@ -20,7 +20,6 @@
 #include "engine/cuda/kernels/dependent_launch.cuh"
 #include "engine/cuda/kernels/reduce.cuh"
 #include "engine/cuda/kernels/rope.cuh"
-#include "engine/cuda/kernels/split_merge.cuh"
 
 namespace strata::cuda::kernels {
 
@@ -65,26 +64,6 @@ struct RmsNormInput {
       staged[i + 1] = __float2bfloat16(v.y * scale * w.y);
       staged[i + 2] = __float2bfloat16(v.z * scale * w.z);
       staged[i + 3] = __float2bfloat16(v.w * scale * w.w);
-    }
-    __syncthreads();
-  }
-  __device__ uint4 chunk(const __nv_bfloat16* staged, int i) const { return *reinterpret_cast<const uint4*>(staged + i); }
-};
-
-// f(x) = the attention output of one token merged from its key splits (paged_attention.cuh's
-// partial outputs, then their log-sum-exps, as left with defer_merge), as merge_splits computes
-// it: in = n_heads x head_dim.
-struct MergedSplitsInput {
-  const float* partial_out;
-  const float* partial_lse;
-  int splits, head_dim;
-  static constexpr bool kStaged = true;
-  __device__ void stage(__nv_bfloat16* staged, int in) const {
-    for (int i = threadIdx.x; i < in; i += blockDim.x) {
-      const int head = i / head_dim;
-      const size_t row = static_cast<size_t>(head) * splits;
-      staged[i] = __float2bfloat16(
-          merge_split_dimension(partial_out + row * head_dim, partial_lse + row, splits, head_dim, i % head_dim).value);
     }
     __syncthreads();
   }

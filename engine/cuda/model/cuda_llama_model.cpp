@@ -193,12 +193,9 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
   const int decodes = bucket > 0 ? step.tokens : step.listed_decodes;
-  PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
-                                s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
-                                c.features.scale_queries ? 1.0f : c.attention_scale};
-  // One token (decode at batch 1): the attention leaves its key splits for the o projection to
-  // merge as it reads them, saving the merge kernel.
-  attention.defer_merge = step.tokens == 1;
+  const PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
+                                      s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
+                                      c.features.scale_queries ? 1.0f : c.attention_scale};
   int32_t* inputs = s.ensure(s.inputs, step.total());
   float* x = s.ensure(s.x, nt * d);
   float* qkv = s.ensure(s.qkv, nt * (q_dim + 2 * kv_dim));
@@ -249,12 +246,6 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
     s.gemm.linear(input, w, proj, tn, width, d, s.stream);
     norm_add(proj, post_norm.get(), x, tn, d, c.rms_eps, s.stream);
   };
-  // The attention's output as the o projection reads it.
-  auto attention_output = [&](const PagedAttentionShape& shape) {
-    const int splits = attention_splits(shape.max_keys);
-    return shape.defer_merge && splits > 1 ? LinearInput::split_attention(workspace, splits, c.head_dim, attn)
-                                           : LinearInput::bf16(attn);
-  };
   auto record = [&] {
     embed(s.token_embd.get(), tokens, x, tn, d, c.embedding_scale, s.stream);
     for (int li = 0; li < c.n_layers; ++li) {
@@ -266,16 +257,15 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
       const auto& spec = c.layers[static_cast<size_t>(li)];
       uint16_t* k_cache = s.k_cache[static_cast<size_t>(li)].get();
       uint16_t* v_cache = s.v_cache[static_cast<size_t>(li)].get();
-      const LinearInput attn_input_norm = LinearInput::rms_norm(x, l.attn_norm.get(), c.rms_eps, h);
-      LinearInput attn_input;
+      const LinearInput attn_input = LinearInput::rms_norm(x, l.attn_norm.get(), c.rms_eps, h);
       const RopeKvWriteShape rope{tn,           c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, spec.rope_base,
                                   c.features.rope_pairing == model::RopePairing::kHalves, spec.rope_freq_scale, q_scale};
       if (c.features.qk_norm) {  // the head norms come between the projection and RoPE
-        s.gemm.linear(attn_input_norm, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
+        s.gemm.linear(attn_input, l.w_qkv.get(), qkv, tn, d, q_dim + 2 * kv_dim, s.stream);
         head_rms_norm(qkv, l.q_norm.get(), l.k_norm.get(), tn, c.n_heads, c.n_kv_heads, c.head_dim, c.rms_eps, s.stream);
         rope_kv_write(qkv, positions, slots, k_cache, v_cache, rope, s.stream);
       } else {
-        s.gemm.rope_linear(attn_input_norm, l.w_qkv.get(), qkv, d, positions, slots, k_cache, v_cache, rope, s.stream);
+        s.gemm.rope_linear(attn_input, l.w_qkv.get(), qkv, d, positions, slots, k_cache, v_cache, rope, s.stream);
       }
       if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
         uint16_t* bounds = s.bounds[static_cast<size_t>(li)].get();
@@ -285,7 +275,6 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
         select_pages(qkv, bounds, tables, token_table, keys, page_lists, scores, layer_selection, s.stream);
         paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, nullptr, attn, nullptr, workspace, listed_attention,
                         s.stream, {page_lists, page_list_stride(layer_selection), *budget});
-        attn_input = attention_output(listed_attention);
       } else {
         PagedAttentionShape layer_attention = attention;
         layer_attention.window = layer.plan.window_tokens;
@@ -294,9 +283,8 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
                         s.stream);
         prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, nullptr, layer_attention,
                           s.stream);
-        attn_input = attention_output(layer_attention);
       }
-      add_output(attn_input, l.wo.get(), q_dim, l.post_attn_norm);
+      add_output(LinearInput::bf16(attn), l.wo.get(), q_dim, l.post_attn_norm);
       s.gemm.gated_linear(LinearInput::rms_norm(x, l.ffn_norm.get(), c.rms_eps, h), l.w_gate_up.get(), gate_up, act, tn, d,
                           c.n_ff, activation, s.stream);
       add_output(LinearInput::bf16(act), l.w_down.get(), c.n_ff, l.post_ffn_norm);
