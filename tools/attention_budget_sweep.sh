@@ -11,8 +11,10 @@ run() {  # run NAME LAYERS_JSON
   "$strata" eval --model "$model" --device "$device" --tasks forced --contexts "$context" --attention "$out/$1.layout.json" \
     --json "$out/$1.json" | grep -E "^\|"
 }
-for fraction in 0.125 0.25 0.5; do
-  run "sink_window_$fraction" "{\"*\": {\"backend\": \"sink_window\", \"sink_tokens\": 4, \"window_fraction\": $fraction}}"
+# sink_window: a window of 1/8, 1/4 and 1/2 of the evaluated context (window_fraction would be of
+# the model's trained context); block_topk: a fraction of the pages each query sees.
+for eighths in 1 2 4; do
+  run "sink_window_${eighths}_8ths" "{\"*\": {\"backend\": \"sink_window\", \"sink_tokens\": 4, \"window_tokens\": $((context * eighths / 8))}}"
 done
 for fraction in 0.0625 0.125 0.25; do
   run "block_topk_$fraction" "{\"0-1\": {\"backend\": \"full\"}, \"2-29\": {\"backend\": \"block_topk\", \"page_fraction\": $fraction, \"sink_pages\": 1, \"recent_pages\": 1}}"
