@@ -9,7 +9,6 @@ namespace strata::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
-constexpr int kMaxStagedIn = (48 << 10) / 2;            // bf16 inputs staged without opting in to more shared memory
 
 // The one-token GEMV applies: in % 8 == 0 (16-byte rows).
 bool single_token(int n_tokens, int in) { return n_tokens == 1 && in % 8 == 0; }
@@ -31,11 +30,11 @@ void launch_single_token(const uint16_t* w_bf16, int in, int pairs, const Input&
 }
 
 // The one-token GEMV writing `pairs` pairs of rows through `output`. It stages the RMSNorm of its
-// input itself unless the row is too wide for its shared memory.
+// input itself unless the row is too wide for its threads' registers.
 template <class Output>
 void launch_single_token(const LinearInput& x, const uint16_t* w_bf16, int in, int pairs, const Output& output,
                          cudaStream_t stream) {
-  if (in <= kMaxStagedIn && x.kind == LinearInput::Kind::kRmsNorm) {
+  if (in <= kernels::kMaxNormIn && x.kind == LinearInput::Kind::kRmsNorm) {
     return launch_single_token(w_bf16, in, pairs, kernels::RmsNormInput{x.x, x.norm_weight, x.eps}, output, stream);
   }
   const kernels::Bf16Input input{reinterpret_cast<const __nv_bfloat16*>(materialized(x, 1, in, stream))};

@@ -177,7 +177,7 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
       m[h] = m_new;
     }
     const int n_valid = min(32, end - base);
-    constexpr int kRows = kHeadDim >= 256 ? 4 : 8;  // V rows loaded per batch
+    constexpr int kRows = 32 / kPerLane;  // V rows loaded per batch: 32 floats of each lane's registers
     for (int j0 = 0; j0 < n_valid; j0 += kRows) {
       float v[kRows][kPerLane];
 #pragma unroll

@@ -25,6 +25,18 @@ namespace strata::cuda::kernels {
 
 constexpr int kLinearWarps = 8;
 constexpr int kLinearPrefetch = 4;  // 16-byte chunks of each of its rows a lane loads before waiting
+constexpr int kNormChunks = 4;      // float4s of the row each thread holds while it normalizes it
+constexpr int kMaxNormIn = kNormChunks * 4 * 32 * kLinearWarps;  // the widest row RmsNormInput takes
+
+// A 16-byte weight chunk. Weights are read once a step, so the load skips L1 and asks L2 to
+// prefetch the 256 bytes around it (docs/perf.md: faster than __ldg, most at small models).
+__device__ inline uint4 load_weight_chunk(const __nv_bfloat16* p) {
+  uint4 r;
+  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+      : "l"(p));
+  return r;
+}
 
 __device__ inline void unpack_bf16x8(const uint4& raw, float (&out)[8]) {
   const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
@@ -40,30 +52,56 @@ __device__ inline void unpack_bf16x8(const uint4& raw, float (&out)[8]) {
 struct Bf16Input {
   const __nv_bfloat16* x;
   static constexpr bool kStaged = false;
-  __device__ void stage(__nv_bfloat16*, int) const {}
+  struct Early {};
+  __device__ Early before_wait(int) const { return {}; }
+  __device__ void stage(__nv_bfloat16*, int, const Early&) const {}
   __device__ uint4 chunk(const __nv_bfloat16*, int i) const { return *reinterpret_cast<const uint4*>(x + i); }
 };
 
-// f(x) = bf16(x / rms(x) * weight) for an fp32 row x, as the rms_norm kernel computes it.
+// f(x) = bf16(x / rms(x) * weight) for an fp32 row x, as the rms_norm kernel computes it. Each
+// thread loads its part of the norm weight before the wait (weights are nobody's output) and
+// holds its part of x in registers between the sum of squares and the scaling, so the staging
+// waits on one round of loads.
 struct RmsNormInput {
   const float* x;
   const float* weight;
   float eps;
   static constexpr bool kStaged = true;
-  // Every thread of the block takes part (block_sum); in % 4 == 0.
-  __device__ void stage(__nv_bfloat16* staged, int in) const {
+  struct Early {
+    float4 w[kNormChunks];
+  };
+  // in % 4 == 0 and in <= kMaxNormIn.
+  __device__ Early before_wait(int in) const {
+    Early early;
+#pragma unroll
+    for (int k = 0; k < kNormChunks; ++k) {
+      const int i = (threadIdx.x + k * blockDim.x) * 4;
+      if (i < in) early.w[k] = __ldg(reinterpret_cast<const float4*>(weight + i));
+    }
+    return early;
+  }
+  // Every thread of the block takes part (block_sum).
+  __device__ void stage(__nv_bfloat16* staged, int in, const Early& early) const {
+    float4 v[kNormChunks];
     float sum_sq = 0.0f;
-    for (int i = threadIdx.x * 4; i < in; i += blockDim.x * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(x + i);
-      sum_sq += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+#pragma unroll
+    for (int k = 0; k < kNormChunks; ++k) {
+      const int i = (threadIdx.x + k * blockDim.x) * 4;
+      if (i < in) {
+        v[k] = *reinterpret_cast<const float4*>(x + i);
+        sum_sq += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+      }
     }
     const float scale = rsqrtf(block_sum(sum_sq) / static_cast<float>(in) + eps);
-    for (int i = threadIdx.x * 4; i < in; i += blockDim.x * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(x + i), w = *reinterpret_cast<const float4*>(weight + i);
-      staged[i] = __float2bfloat16(v.x * scale * w.x);
-      staged[i + 1] = __float2bfloat16(v.y * scale * w.y);
-      staged[i + 2] = __float2bfloat16(v.z * scale * w.z);
-      staged[i + 3] = __float2bfloat16(v.w * scale * w.w);
+#pragma unroll
+    for (int k = 0; k < kNormChunks; ++k) {
+      const int i = (threadIdx.x + k * blockDim.x) * 4;
+      if (i < in) {
+        const float4 w = early.w[k];
+        auto* out = reinterpret_cast<__nv_bfloat162*>(staged + i);
+        out[0] = __floats2bfloat162_rn(v[k].x * scale * w.x, v[k].y * scale * w.y);
+        out[1] = __floats2bfloat162_rn(v[k].z * scale * w.z, v[k].w * scale * w.w);
+      }
     }
     __syncthreads();
   }
@@ -136,12 +174,13 @@ __global__ void __launch_bounds__(32 * kLinearWarps) single_token_linear(const _
   for (int k = 0; k < kLinearPrefetch; ++k) {
     const int i = (lane + 32 * k) * 8;
     if (active && i < in) {
-      first0[k] = __ldg(reinterpret_cast<const uint4*>(w0 + i));
-      first1[k] = __ldg(reinterpret_cast<const uint4*>(w1 + i));
+      first0[k] = load_weight_chunk(w0 + i);
+      first1[k] = load_weight_chunk(w1 + i);
     }
   }
+  const typename Input::Early early = input.before_wait(in);
   wait_for_inputs();
-  if constexpr (Input::kStaged) input.stage(staged, in);
+  if constexpr (Input::kStaged) input.stage(staged, in, early);
   if (!active) return;
   float acc0 = 0.0f, acc1 = 0.0f;
 #pragma unroll
@@ -158,8 +197,8 @@ __global__ void __launch_bounds__(32 * kLinearWarps) single_token_linear(const _
   for (int i = (lane + 32 * kLinearPrefetch) * 8; i < in; i += 32 * 8) {
     float xf[8];
     unpack_bf16x8(input.chunk(staged, i), xf);
-    accumulate_chunk(__ldg(reinterpret_cast<const uint4*>(w0 + i)), xf, acc0);
-    accumulate_chunk(__ldg(reinterpret_cast<const uint4*>(w1 + i)), xf, acc1);
+    accumulate_chunk(load_weight_chunk(w0 + i), xf, acc0);
+    accumulate_chunk(load_weight_chunk(w1 + i), xf, acc1);
   }
   const float sum0 = warp_sum(acc0), sum1 = warp_sum(acc1);
   if (lane == 0) output.store(pair, sum0, sum1);
