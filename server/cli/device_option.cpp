@@ -7,7 +7,7 @@
 
 #ifdef STRATA_WITH_CUDA
 #include "engine/cuda/device.h"
-#include "engine/cuda/model/cuda_llama_model.h"
+#include "engine/cuda/model/cuda_decoder_model.h"
 #endif
 
 namespace strata::cli {

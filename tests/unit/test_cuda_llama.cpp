@@ -20,7 +20,7 @@
 #include "engine/attention/query_keys.h"
 #include "engine/common/half.h"
 #include "engine/cuda/device.h"
-#include "engine/cuda/model/cuda_llama_model.h"
+#include "engine/cuda/model/cuda_decoder_model.h"
 #include "engine/model/cpu_model_runner.h"
 #include "engine/runtime/loaded_model.h"
 #include "engine/runtime/solo_sequence.h"
@@ -71,9 +71,9 @@ class CudaLlama : public ::testing::Test {
     if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
     file_ = gguf::GgufFile::open(test::default_model_path());
   }
-  std::unique_ptr<CudaLlamaModel> gpu(int32_t n_blocks) {
-    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(*file_), *gguf_weight_source(*file_),
-                                            std::vector<int32_t>{n_blocks}, 16);
+  std::unique_ptr<CudaDecoderModel> gpu(int32_t n_blocks) {
+    return std::make_unique<CudaDecoderModel>(model::ModelConfig::from_gguf(*file_), *gguf_weight_source(*file_),
+                                              std::vector<int32_t>{n_blocks}, 16);
   }
   std::unique_ptr<gguf::GgufFile> file_;
 };
@@ -95,7 +95,7 @@ TEST_P(CudaTeacherForced, ArgmaxAgreesWithTheCpu) {
   std::ifstream in(test::source_path("tests/golden/parity/" + param.fixture + ".json"));
   const auto fixture = nlohmann::json::parse(in);
   model::DecoderModel cpu_model(*file, 2);
-  CudaLlamaModel gpu(model::ModelConfig::from_gguf(*file), *gguf_weight_source(*file), {64}, 16);
+  CudaDecoderModel gpu(model::ModelConfig::from_gguf(*file), *gguf_weight_source(*file), {64}, 16);
   std::vector<int32_t> table(64);
   std::iota(table.begin(), table.end(), 0);
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(RealFiles, CudaTeacherForced,
 
 TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
   auto model = gpu(64);
-  CudaLlamaModel& gpu = *model;
+  CudaDecoderModel& gpu = *model;
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
   std::vector<int32_t> a(37), b(20);
   std::iota(a.begin(), a.end(), 100);
@@ -170,7 +170,7 @@ TEST_F(CudaLlama, BatchedAndChunkedMatchesAlone) {
 // same tokens run teacher-forced without a graph, alone and three sequences batched.
 TEST_F(CudaLlama, GraphDecodeStepsMatchTeacherForced) {
   auto model = gpu(64);
-  CudaLlamaModel& gpu = *model;
+  CudaDecoderModel& gpu = *model;
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size);
   struct Seq {
     std::vector<int32_t> tokens, table;
@@ -320,7 +320,7 @@ TEST_P(CudaGreedy, TokensAreTheCpusGreedyTokensOnTinyRandomModels) {
     const auto file = gguf::GgufFile::open(tiny_model_file(arch, seed));
     model::DecoderModel cpu_model(*file, 2, test_layout(GetParam().layout));
     const attention::AttentionPlan& plan = cpu_model.attention_plan();
-    CudaLlamaModel gpu(cpu_model.config(), *gguf_weight_source(*file), std::vector<int32_t>(plan.groups.size(), 8), kBlock, plan);
+    CudaDecoderModel gpu(cpu_model.config(), *gguf_weight_source(*file), std::vector<int32_t>(plan.groups.size(), 8), kBlock, plan);
     std::vector<std::vector<int32_t>> tables(plan.groups.size(), {3, 0, 6, 1});
     std::vector<int32_t> sequence = prompt;
     sampling::SamplingRow greedy;
@@ -489,7 +489,7 @@ TEST_P(CudaLayout, TeacherForcedLogitsAgreeWithTheCpu) {
   const auto file = gguf::GgufFile::open(path);
   model::DecoderModel cpu_model(*file, 2, test_layout(param.layout));
   const attention::AttentionPlan& plan = cpu_model.attention_plan();
-  CudaLlamaModel gpu(cpu_model.config(), *gguf_weight_source(*file), std::vector<int32_t>(plan.groups.size(), 48), kBlock, plan);
+  CudaDecoderModel gpu(cpu_model.config(), *gguf_weight_source(*file), std::vector<int32_t>(plan.groups.size(), 48), kBlock, plan);
   const std::vector<int32_t> tokens = param.tokens(*file);
   const size_t vocab = static_cast<size_t>(gpu.config().vocab_size), half = tokens.size() / 2;
   std::vector<int32_t> table(48);

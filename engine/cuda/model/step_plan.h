@@ -1,7 +1,7 @@
 // The host half of a GPU step (plan, FlashInfer style): the step's shape as the device sees it
 // (padded to a graph bucket for decode steps), its attention work split into tensor-core
 // prefill tiles and listed decode tokens, and every input packed into one int32 buffer so one
-// upload feeds the step. The device half (CudaLlamaModel::step) only reads what this wrote.
+// upload feeds the step. The device half (CudaDecoderModel::step) only reads what this wrote.
 #pragma once
 
 #include <cstddef>

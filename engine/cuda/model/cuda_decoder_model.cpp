@@ -1,4 +1,4 @@
-#include "engine/cuda/model/cuda_llama_model.h"
+#include "engine/cuda/model/cuda_decoder_model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -17,7 +17,7 @@
 
 namespace strata::cuda {
 
-struct CudaLlamaModel::State {
+struct CudaDecoderModel::State {
   struct Layer {
     DeviceArray<float> attn_norm, ffn_norm;
     DeviceArray<float> q_norm, k_norm;                  // QK-norm (Gemma 3), else empty
@@ -70,18 +70,18 @@ struct CudaLlamaModel::State {
   }
 };
 
-CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, std::vector<int32_t> blocks_per_group,
-                               int32_t block_size, attention::AttentionPlan plan)
+CudaDecoderModel::CudaDecoderModel(const model::ModelConfig& config, WeightSource& weights, std::vector<int32_t> blocks_per_group,
+                                   int32_t block_size, attention::AttentionPlan plan)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   if (plan.layers.empty()) plan = attention::resolve_attention(attention::AttentionLayout{}, config);
   if (plan.layers.size() != static_cast<size_t>(config.n_layers)) {
-    throw std::invalid_argument("CudaLlamaModel: an attention plan of " + std::to_string(plan.layers.size()) + " layers for " +
+    throw std::invalid_argument("CudaDecoderModel: an attention plan of " + std::to_string(plan.layers.size()) + " layers for " +
                                 std::to_string(config.n_layers) + " layers");
   }
   attention::check_runs_on_cuda(plan);
   if (blocks_per_group.size() != plan.groups.size()) {
-    throw std::invalid_argument("CudaLlamaModel: " + std::to_string(blocks_per_group.size()) + " block counts for " +
+    throw std::invalid_argument("CudaDecoderModel: " + std::to_string(blocks_per_group.size()) + " block counts for " +
                                 std::to_string(plan.groups.size()) + " cache groups");
   }
   for (const auto& layer : plan.layers) s.page_budgets.push_back(layer.plan.page_budget);
@@ -142,7 +142,7 @@ CudaLlamaModel::CudaLlamaModel(const model::ModelConfig& config, WeightSource& w
   }
 }
 
-CudaLlamaModel::~CudaLlamaModel() {
+CudaDecoderModel::~CudaDecoderModel() {
   if (state_ && state_->stream != nullptr) {
     cudaStreamSynchronize(state_->stream);
     state_->graphs.clear();
@@ -151,11 +151,11 @@ CudaLlamaModel::~CudaLlamaModel() {
   }
 }
 
-const model::ModelConfig& CudaLlamaModel::config() const { return state_->config; }
-int32_t CudaLlamaModel::block_size() const { return state_->block_size; }
-size_t CudaLlamaModel::captured_graphs() const { return state_->graphs.size(); }
+const model::ModelConfig& CudaDecoderModel::config() const { return state_->config; }
+int32_t CudaDecoderModel::block_size() const { return state_->block_size; }
+size_t CudaDecoderModel::captured_graphs() const { return state_->graphs.size(); }
 
-void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
+void CudaDecoderModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   State& s = *state_;
   if (group < 0 || static_cast<size_t>(group) >= s.blocks_per_group.size()) {
     throw std::invalid_argument("copy_kv_block: no cache group " + std::to_string(group));
@@ -177,7 +177,7 @@ void CudaLlamaModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   copy(s.bounds, 2 * row);
 }
 
-void CudaLlamaModel::step(const model::ForwardBatch& batch) {
+void CudaDecoderModel::step(const model::ForwardBatch& batch) {
   State& s = *state_;
   const auto& c = s.config;
   const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, s.group_kinds);
@@ -307,7 +307,7 @@ void CudaLlamaModel::step(const model::ForwardBatch& batch) {
   s.last_outputs = plan.outputs;
 }
 
-std::vector<float> CudaLlamaModel::logits() {
+std::vector<float> CudaDecoderModel::logits() {
   State& s = *state_;
   std::vector<float> host(static_cast<size_t>(s.last_outputs) * s.config.vocab_size);
   if (!host.empty()) {
@@ -318,7 +318,7 @@ std::vector<float> CudaLlamaModel::logits() {
   return host;
 }
 
-std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampling::SamplingRow> rows) {
+std::vector<sampling::SampledToken> CudaDecoderModel::sample(std::span<const sampling::SamplingRow> rows) {
   State& s = *state_;
   return s.sampler.sample(s.logits.get(), s.last_outputs, s.config.vocab_size, rows, s.stream);
 }
@@ -326,7 +326,7 @@ std::vector<sampling::SampledToken> CudaLlamaModel::sample(std::span<const sampl
 model::ModelRunnerFactory cuda_runner_factory(const gguf::GgufFile& file, const attention::AttentionPlan& plan) {
   return [&file, plan](std::span<const int32_t> blocks_per_group, int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = gguf_weight_source(file);
-    return std::make_unique<CudaLlamaModel>(model::ModelConfig::from_gguf(file), *weights,
+    return std::make_unique<CudaDecoderModel>(model::ModelConfig::from_gguf(file), *weights,
                                             std::vector<int32_t>(blocks_per_group.begin(), blocks_per_group.end()), block_size,
                                             plan);
   };
@@ -337,7 +337,7 @@ model::ModelRunnerFactory synthetic_runner_factory(const model::ModelConfig& con
   return [config, seed, plan](std::span<const int32_t> blocks_per_group,
                               int32_t block_size) -> std::unique_ptr<model::ModelRunner> {
     auto weights = random_weight_source(seed);
-    return std::make_unique<CudaLlamaModel>(config, *weights, std::vector<int32_t>(blocks_per_group.begin(), blocks_per_group.end()),
+    return std::make_unique<CudaDecoderModel>(config, *weights, std::vector<int32_t>(blocks_per_group.begin(), blocks_per_group.end()),
                                             block_size, plan);
   };
 }

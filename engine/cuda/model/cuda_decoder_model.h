@@ -17,18 +17,18 @@
 
 namespace strata::cuda {
 
-class CudaLlamaModel final : public model::ModelRunner {
+class CudaDecoderModel final : public model::ModelRunner {
  public:
   // Loads the weights from `weights` and allocates, for each cache group g of `plan` (empty: the
   // model's own attention, every layer `full`), a KV pool of blocks_per_group[g] blocks of
   // block_size tokens for the group's layers. Throws std::runtime_error when there is no usable
   // GPU or too little memory, attention::LayoutError for a plan the CUDA model cannot run
   // (check_runs_on_cuda), std::invalid_argument for block counts that do not match its groups.
-  CudaLlamaModel(const model::ModelConfig& config, WeightSource& weights, std::vector<int32_t> blocks_per_group,
-                 int32_t block_size, attention::AttentionPlan plan = {});
-  ~CudaLlamaModel() override;
-  CudaLlamaModel(const CudaLlamaModel&) = delete;
-  CudaLlamaModel& operator=(const CudaLlamaModel&) = delete;
+  CudaDecoderModel(const model::ModelConfig& config, WeightSource& weights, std::vector<int32_t> blocks_per_group,
+                   int32_t block_size, attention::AttentionPlan plan = {});
+  ~CudaDecoderModel() override;
+  CudaDecoderModel(const CudaDecoderModel&) = delete;
+  CudaDecoderModel& operator=(const CudaDecoderModel&) = delete;
 
   const model::ModelConfig& config() const override;
   int32_t block_size() const;
