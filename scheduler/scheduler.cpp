@@ -406,9 +406,10 @@ void Scheduler::erase_finished() {
   std::erase_if(requests_, [](const auto& entry) { return entry.second->unfinished == 0; });
 }
 
-kvcache::GroupUsage Scheduler::total_usage() const {
+kvcache::GroupUsage Scheduler::total_usage(bool slots) const {
   kvcache::GroupUsage total;
   for (int g = 0; g < kv_.num_groups(); ++g) {
+    if ((kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState) != slots) continue;
     const auto usage = kv_.usage(g);
     total.capacity += usage.capacity;
     total.used += usage.used;
@@ -462,6 +463,9 @@ SchedulerStats Scheduler::stats() const {
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;
   st.kv_blocks_peak = peak_blocks_;
+  const auto slots = total_usage(/*slots=*/true);
+  st.state_slots_total = slots.capacity;
+  st.state_slots_used = slots.used;
   st.kv_bytes_used = used_bytes();
   st.kv_bytes_peak = peak_bytes_;
   st.kv_usage = kv_.usage_fraction();

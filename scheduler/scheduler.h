@@ -35,7 +35,8 @@ struct SchedulerStats {
   int32_t waiting_requests = 0;    // preempted ones included
   bool prefix_cache_enabled = false;  // asked for and possible with the attention layout
   int32_t kv_block_size = 0;      // tokens per block
-  // Blocks of all cache groups together (a window_kv group's count as much as a paged one's).
+  // Blocks of the KV cache groups together (a window_kv group's count as much as a paged one's;
+  // recurrent-state slots are counted apart, below).
   int32_t kv_blocks_total = 0;
   // The longest sequence the cache can hold alone: the smallest paged_kv group's tokens (a
   // window_kv group holds a sequence of any length); INT64_MAX without a paged group.
@@ -43,6 +44,9 @@ struct SchedulerStats {
   int32_t kv_blocks_used = 0;
   int32_t kv_blocks_cached = 0;
   int32_t kv_blocks_peak = 0;
+  // Slots of the recurrent_state groups (linear layers: one a sequence), 0 without such layers.
+  int32_t state_slots_total = 0;
+  int32_t state_slots_used = 0;
   // Bytes of the blocks in use, each group's at its own bytes per block (groups of different
   // layer counts differ), now and at the peak of any step (while its forward runs).
   int64_t kv_bytes_used = 0;
@@ -111,8 +115,9 @@ class Scheduler {
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);
   void erase_finished();
-  // Blocks of every cache group together.
-  kvcache::GroupUsage total_usage() const;
+  // Blocks of the KV cache groups together (recurrent_state slots are not blocks), or with
+  // `slots`, the slots of the recurrent_state groups.
+  kvcache::GroupUsage total_usage(bool slots = false) const;
   int64_t used_bytes() const;  // blocks (slots) in use at each group's own size
   // The sequence's block table in each cache group (empty for a recurrent_state group), and its
   // slot in the recurrent_state group (-1 without one), for the forward.

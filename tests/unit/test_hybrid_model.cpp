@@ -302,6 +302,12 @@ TEST(HybridScheduler, ForkedSequencesCopyTheirStateSlot) {
   });
   s.step();  // the prompt, then the fork: the sibling gets a slot of its own, a copy of the first's
   EXPECT_EQ(s.kv_cache().usage(1).used, 2);
+  // The stats count the slots apart from the blocks.
+  const scheduler::SchedulerStats stats = s.stats();
+  EXPECT_EQ(stats.state_slots_used, 2);
+  EXPECT_EQ(stats.state_slots_total, s.kv_cache().usage(1).capacity);
+  EXPECT_EQ(stats.kv_blocks_total, s.kv_cache().usage(0).capacity);
+  EXPECT_EQ(stats.kv_blocks_used, s.kv_cache().usage(0).used);
   while (s.has_work()) s.step();
   EXPECT_EQ(tokens[0].size(), 12u);
   EXPECT_EQ(tokens[0], tokens[1]);
