@@ -30,6 +30,7 @@
 #include "engine/runtime/loaded_model.h"
 #include "engine/runtime/solo_sequence.h"
 #include "scheduler/scheduler.h"
+#include "tests/unit/sequence_runs.h"
 #include "tests/unit/served_run.h"
 #include "tests/unit/test_paths.h"
 
@@ -78,21 +79,9 @@ Loaded load(const attention::AttentionLayout& layout = {}) {
   return m;
 }
 
-attention::AttentionLayout layout(const std::string& json) {
-  return attention::AttentionLayout::from_json(nlohmann::json::parse(json), "layout 'test'", ".");
-}
-
-// Every position's logits of `tokens` fed alone in pieces of `chunk` tokens (1: decode steps).
-std::vector<float> logits_alone(model::DecoderModel& m, std::span<const int32_t> tokens, size_t chunk) {
-  runtime::SoloSequence alone(model::cpu_runner_factory(m), static_cast<int32_t>(tokens.size()),
-                              m.attention_plan().group_kinds());
-  std::vector<float> out;
-  for (size_t at = 0; at < tokens.size(); at += chunk) {
-    const auto piece = alone.feed(tokens.subspan(at, std::min(chunk, tokens.size() - at)), model::LogitsWanted::kAll);
-    out.insert(out.end(), piece.begin(), piece.end());
-  }
-  return out;
-}
+// Layouts from JSON text; every position's logits of a sequence fed alone in chunks.
+using test::layout;
+using test::logits_alone;
 
 TEST(HybridModel, ConfigAndPlanComeFromTheFile) {
   const Loaded m = load();
