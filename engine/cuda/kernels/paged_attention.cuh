@@ -21,7 +21,10 @@
 
 namespace strata::cuda::kernels {
 
-constexpr int kAttentionWarps = 4;
+constexpr int kAttentionWarps = 8;
+// Warps whose partial softmaxes shared memory holds at once: 4 keeps head_dim 256 with 8 query
+// heads per KV head within the 48 KiB of static shared memory; the others fold into them first.
+constexpr int kMergeWarps = 4;
 constexpr int kSplitKeys = 32 * kAttentionWarps;  // keys per split (a multiple of it for long rows)
 constexpr int kMaxSplits = 32;
 
@@ -202,25 +205,49 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
     }
   }
 
-  // Merge the warps' partial softmaxes.
-  __shared__ float warp_m[kAttentionWarps][kGroup], warp_l[kAttentionWarps][kGroup];
-  __shared__ float warp_acc[kAttentionWarps][kGroup][kHeadDim];
+  // Merge the warps' partial softmaxes: warps from kMergeWarps up fold into warp % kMergeWarps,
+  // round by round, then one thread per output element combines the kMergeWarps.
+  static_assert(kAttentionWarps % kMergeWarps == 0, "warps fold evenly");
+  __shared__ float warp_m[kMergeWarps][kGroup], warp_l[kMergeWarps][kGroup];
+  __shared__ float warp_acc[kMergeWarps][kGroup][kHeadDim];
+  auto publish = [&](int slot) {
 #pragma unroll
-  for (int h = 0; h < kGroup; ++h) {
-    if (lane == 0) {
-      warp_m[warp][h] = m[h];
-      warp_l[warp][h] = l[h];
+    for (int h = 0; h < kGroup; ++h) {
+      if (lane == 0) {
+        warp_m[slot][h] = m[h];
+        warp_l[slot][h] = l[h];
+      }
+#pragma unroll
+      for (int e = 0; e < kPerLane; ++e) warp_acc[slot][h][lane * kPerLane + e] = acc[h][e];
     }
+  };
+  for (int round = kAttentionWarps / kMergeWarps - 1; round > 0; --round) {
+    const bool gives = warp / kMergeWarps == round;
+    if (gives) publish(warp % kMergeWarps);
+    __syncthreads();
+    if (warp < kMergeWarps) {
 #pragma unroll
-    for (int e = 0; e < kPerLane; ++e) warp_acc[warp][h][lane * kPerLane + e] = acc[h][e];
+      for (int h = 0; h < kGroup; ++h) {
+        const float other_m = warp_m[warp][h], other_l = warp_l[warp][h];
+        if (other_l == 0.0f) continue;  // the giver saw no keys
+        const float m_new = fmaxf(m[h], other_m);
+        const float mine = l[h] > 0.0f ? __expf(m[h] - m_new) : 0.0f, theirs = __expf(other_m - m_new);
+        l[h] = l[h] * mine + other_l * theirs;
+#pragma unroll
+        for (int e = 0; e < kPerLane; ++e) acc[h][e] = acc[h][e] * mine + warp_acc[warp][h][lane * kPerLane + e] * theirs;
+        m[h] = m_new;
+      }
+    }
+    __syncthreads();
   }
+  if (warp < kMergeWarps) publish(warp);
   __syncthreads();
   for (int i = threadIdx.x; i < group * kHeadDim; i += blockDim.x) {
     const int h = i / kHeadDim, d = i % kHeadDim;
     float m_all = -INFINITY;
-    for (int w = 0; w < kAttentionWarps; ++w) m_all = fmaxf(m_all, warp_m[w][h]);
+    for (int w = 0; w < kMergeWarps; ++w) m_all = fmaxf(m_all, warp_m[w][h]);
     float l_all = 0.0f, sum = 0.0f;
-    for (int w = 0; w < kAttentionWarps; ++w) {
+    for (int w = 0; w < kMergeWarps; ++w) {
       if (warp_l[w][h] > 0.0f) {
         const float weight = __expf(warp_m[w][h] - m_all);
         l_all += warp_l[w][h] * weight;
