@@ -80,6 +80,12 @@ __device__ inline KeyRun attended_keys(const PagedAttentionArgs& a, int t, int k
   return {nullptr, a.block_size, sinks, first_key, sinks + n_keys - first_key};
 }
 
+// The cache row (block x block_size + offset) of key run index `index`, through the block table.
+__device__ inline int cache_slot(const KeyRun& keys, const int* table, int index) {
+  const int key = keys.key(index);
+  return table[key / keys.block_size] * keys.block_size + key % keys.block_size;
+}
+
 template <int kHeadDim>
 __device__ inline void load_row(const __half* p, float (&v)[kHeadDim / 32]) {
   constexpr int kPerLane = kHeadDim / 32;
@@ -105,17 +111,29 @@ __device__ inline void load_row(const __half* p, float (&v)[kHeadDim / 32]) {
 // model's group are computed on zero queries and dropped).
 template <int kHeadDim, int kGroup>
 __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAttentionArgs a) {
-  wait_for_inputs();
   static_assert(kHeadDim % 64 == 0, "head_dim must be a multiple of 64");
   constexpr int kPerLane = kHeadDim / 32;
   const int kv_head = blockIdx.x, split = blockIdx.z, splits = gridDim.z;
-  const int t = a.token_list != nullptr ? a.token_list[blockIdx.y] : blockIdx.y;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int group = a.n_heads / a.n_kv_heads;
-  const KeyRun keys = attended_keys(a, t, kv_head);
+  // The token list, key counts and block tables are step inputs, uploaded before the step's
+  // first kernel: they are read, and the cache slots of this warp's first keys found, before
+  // waiting on the kernel before (q, the newest K/V rows and block_topk's page lists are outputs
+  // of kernels before, read after).
+  const int t = a.token_list != nullptr ? a.token_list[blockIdx.y] : blockIdx.y;
+  const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
+  const bool listed = a.page_lists != nullptr;
+  KeyRun keys{};
+  int first_slot = 0;
+  if (!listed) {
+    keys = attended_keys(a, t, kv_head);
+    const int index = split * split_chunk(keys.span) + warp * 32 + lane;
+    if (index < keys.span) first_slot = cache_slot(keys, table, index);
+  }
+  wait_for_inputs();
+  if (listed) keys = attended_keys(a, t, kv_head);
   const int chunk = split_chunk(keys.span);
   const int begin = split * chunk, end = min(keys.span, begin + chunk);
-  const int* table = a.block_tables + static_cast<size_t>(a.token_table[t]) * a.table_stride;
   const size_t row = static_cast<size_t>(a.n_kv_heads) * kHeadDim;
   const size_t head_offset = static_cast<size_t>(kv_head) * kHeadDim;
 
@@ -139,9 +157,8 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) paged_attention(PagedAtt
   for (int base = begin + warp * 32; base < end; base += 32 * kAttentionWarps) {
     const int index = base + lane;
     const bool valid = index < end;
-    const int key = valid ? keys.key(index) : 0;
     // Cache row of this lane's key; the P.V loop below takes the others' by shuffle.
-    const int slot = valid ? table[key / a.block_size] * a.block_size + key % a.block_size : 0;
+    const int slot = !valid ? 0 : !listed && base == begin + warp * 32 ? first_slot : cache_slot(keys, table, index);
     float s[kGroup];
 #pragma unroll
     for (int h = 0; h < kGroup; ++h) s[h] = 0.0f;

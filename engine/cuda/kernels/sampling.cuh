@@ -30,6 +30,26 @@ __device__ inline T block_reduce(T value, Op op) {
   return result;
 }
 
+// Calls f(v[i], i) for this thread's ids i (threadIdx.x, then a block's width apart) with
+// kLoadBatch loads in flight: a plain strided loop waits on one L2 round trip per id.
+constexpr int kLoadBatch = 16;
+template <typename F>
+__device__ inline void for_each_logit(const float* v, int vocab, F&& f) {
+  for (int base = threadIdx.x; base < vocab; base += kLoadBatch * kSampleThreads) {
+    float x[kLoadBatch];
+#pragma unroll
+    for (int b = 0; b < kLoadBatch; ++b) {
+      const int i = base + b * kSampleThreads;
+      x[b] = i < vocab ? v[i] : 0.0f;
+    }
+#pragma unroll
+    for (int b = 0; b < kLoadBatch; ++b) {
+      const int i = base + b * kSampleThreads;
+      if (i < vocab) f(x[b], i);
+    }
+  }
+}
+
 struct MaxU64 {
   __device__ uint64_t operator()(uint64_t a, uint64_t b) const { return a > b ? a : b; }
 };
@@ -58,10 +78,10 @@ __device__ inline uint64_t select_kth_key(const float* v, int vocab, int k) {
     const uint64_t high = shift == 56 ? 0 : ~uint64_t{0} << (shift + 8);
     for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const uint64_t key = sampling::candidate_key(v[i], i);
+    for_each_logit(v, vocab, [&](float x, int i) {
+      const uint64_t key = sampling::candidate_key(x, i);
       if ((key & high) == prefix) atomicAdd(&counts[(key >> shift) & 255], 1u);
-    }
+    });
     __syncthreads();
     if (threadIdx.x == 0) {
       unsigned above = 0;
@@ -94,12 +114,12 @@ __device__ inline uint64_t select_mass_key(const float* v, int vocab, float best
     const uint64_t high = shift == 56 ? 0 : ~uint64_t{0} << (shift + 8);
     for (int b = threadIdx.x; b < 256; b += blockDim.x) masses[b] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const uint64_t key = sampling::candidate_key(v[i], i);
+    for_each_logit(v, vocab, [&](float x, int i) {
+      const uint64_t key = sampling::candidate_key(x, i);
       if (key >= floor && (key & high) == prefix) {
-        atomicAdd(&masses[(key >> shift) & 255], static_cast<unsigned long long>(mass_of(v[i], best, temperature)));
+        atomicAdd(&masses[(key >> shift) & 255], static_cast<unsigned long long>(mass_of(x, best, temperature)));
       }
-    }
+    });
     __syncthreads();
     if (threadIdx.x == 0) {
       for (int b = 255; b >= 0; --b) {
@@ -140,8 +160,7 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
   }
 
   uint64_t best_key = 0;
-#pragma unroll 8
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) best_key = max(best_key, sampling::candidate_key(v[i], i));
+  for_each_logit(v, vocab, [&](float x, int i) { best_key = max(best_key, sampling::candidate_key(x, i)); });
   best_key = block_reduce(best_key, MaxU64{});
   const int best_id = static_cast<int>(0xffffffffu - static_cast<uint32_t>(best_key));
   __shared__ int token;
@@ -153,9 +172,9 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
     if (r.top_k > 0 && r.top_k < vocab) floor = select_kth_key(v, vocab, r.top_k);
     if (r.top_p < 1.0f) {
       uint64_t total = 0;
-      for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-        if (sampling::candidate_key(v[i], i) >= floor) total += mass_of(v[i], best, r.temperature);
-      }
+      for_each_logit(v, vocab, [&](float x, int i) {
+        if (sampling::candidate_key(x, i) >= floor) total += mass_of(x, best, r.temperature);
+      });
       total = block_reduce(total, SumU64{});
       floor = select_mass_key(v, vocab, best, r.temperature, floor, static_cast<double>(r.top_p) * static_cast<double>(total));
     }
@@ -205,20 +224,20 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
   if (r.top_logprobs < 0) return;
   // Log-probabilities of the raw distribution, as engine/sampling/logprobs.cpp.
   float max_raw = -INFINITY;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) max_raw = fmaxf(max_raw, raw[i]);
+  for_each_logit(raw, vocab, [&](float x, int) { max_raw = fmaxf(max_raw, x); });
   max_raw = block_reduce(max_raw, MaxF32{});
   double sum = 0.0;
-  for (int i = threadIdx.x; i < vocab; i += blockDim.x) sum += exp(static_cast<double>(raw[i] - max_raw));
+  for_each_logit(raw, vocab, [&](float x, int) { sum += exp(static_cast<double>(x - max_raw)); });
   sum = block_reduce(sum, SumF64{});
   const float log_z = max_raw + static_cast<float>(log(sum));
   if (threadIdx.x == 0) o.chosen_logprob = raw[token] - log_z;
   uint64_t previous = ~uint64_t{0};
   for (int j = 0; j < min(r.top_logprobs, min(vocab, cuda::kMaxTopLogprobs)); ++j) {
     uint64_t next = 0;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const uint64_t key = sampling::candidate_key(raw[i], i);
+    for_each_logit(raw, vocab, [&](float x, int i) {
+      const uint64_t key = sampling::candidate_key(x, i);
       if (key < previous) next = max(next, key);
-    }
+    });
     next = block_reduce(next, MaxU64{});
     if (threadIdx.x == 0) {
       const int id = static_cast<int>(0xffffffffu - static_cast<uint32_t>(next));
