@@ -14,6 +14,14 @@ T* at_least(DeviceArray<T>& array, size_t n) {
   return array.get();
 }
 
+// The device's address of page-locked host memory (the same pointer under unified addressing).
+template <typename T>
+T* on_device(T* host) {
+  void* device = nullptr;
+  check(cudaHostGetDevicePointer(&device, host, 0), "cudaHostGetDevicePointer");
+  return static_cast<T*>(device);
+}
+
 }  // namespace
 
 std::vector<sampling::SampledToken> GpuSampler::sample(const float* logits, int n_logits_rows, int vocab,
@@ -38,20 +46,14 @@ std::vector<sampling::SampledToken> GpuSampler::sample(const float* logits, int 
                             std::min(row.top_logprobs, kMaxTopLogprobs), static_cast<int32_t>(begin),
                             static_cast<int32_t>(row.adjustments.size())};
   }
-  SampleRowArgs* d_rows = at_least(rows_device_, rows.size());
-  sampling::TokenAdjustment* d_adjustments = at_least(adjustments_device_, std::max<size_t>(1, n_adjustments));
-  SampledOut* d_picks = at_least(picks_device_, rows.size());
+  SampledOut* picks = picks_host_.reserve(rows.size());
   // Scratch rows only where some row adjusts its logits (the kernel reads the others in place).
   float* work = n_adjustments > 0 ? at_least(work_, rows.size() * static_cast<size_t>(vocab)) : nullptr;
-  check(cudaMemcpyAsync(d_rows, args, rows.size() * sizeof(SampleRowArgs), cudaMemcpyHostToDevice, stream), "upload sampling rows");
-  if (n_adjustments > 0) {
-    check(cudaMemcpyAsync(d_adjustments, adjustments, n_adjustments * sizeof(sampling::TokenAdjustment), cudaMemcpyHostToDevice,
-                          stream),
-          "upload adjustments");
-  }
-  sample_rows(logits, vocab, d_rows, static_cast<int>(rows.size()), d_adjustments, work, d_picks, stream);
-  SampledOut* picks = picks_host_.reserve(rows.size());
-  check(cudaMemcpyAsync(picks, d_picks, rows.size() * sizeof(SampledOut), cudaMemcpyDeviceToHost, stream), "download picks");
+  // The kernel reads the rows and adjustments from, and writes the picks to, the page-locked
+  // buffers themselves: no copy before or after a kernel of a few microseconds. The buffers are
+  // free to rewrite here because the previous call waited for its kernel.
+  sample_rows(logits, vocab, on_device(args), static_cast<int>(rows.size()), on_device(adjustments), work, on_device(picks),
+              stream);
   check(cudaStreamSynchronize(stream), "sample");
   std::vector<sampling::SampledToken> out(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {

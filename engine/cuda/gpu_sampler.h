@@ -1,5 +1,6 @@
-// Picks tokens from logits already on the GPU: stages the rows' parameters and adjustments,
-// runs the sampling kernel, and brings back only the picks and their logprobs.
+// Picks tokens from logits already on the GPU: the sampling kernel reads the rows' parameters
+// and adjustments from page-locked host memory and writes only the picks and their logprobs
+// back into it.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -25,9 +26,6 @@ class GpuSampler {
   PinnedBuffer<SampleRowArgs> rows_host_;
   PinnedBuffer<sampling::TokenAdjustment> adjustments_host_;
   PinnedBuffer<SampledOut> picks_host_;
-  DeviceArray<SampleRowArgs> rows_device_;
-  DeviceArray<sampling::TokenAdjustment> adjustments_device_;
-  DeviceArray<SampledOut> picks_device_;
   DeviceArray<float> work_;
 };
 

@@ -262,15 +262,15 @@ TEST_F(CudaOps, RopeAndPagedKvWrite) {
 }
 
 // Causal queries (the last three positions of each sequence) over scattered pages, from one key
-// to more than the largest split count covers at 128 keys a split; each token's result must not
+// to more than the largest split count covers at 256 keys a split; each token's result must not
 // depend on the batch, so the same tokens alone (a grid of fewer splits) give the same bits.
 TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
   SCOPED_TRACE(seed_);
   for (int head_dim : {64, 128, 256}) {
     for (auto [n_heads, n_kv_heads] : {std::pair{8, 8}, std::pair{9, 3}, std::pair{8, 2}, std::pair{8, 1}}) {
       for (int block_size : {1, 16, 32}) {
-        const std::vector<int> lengths = {1, 5, 33, 130, 300, 4500};  // keys of each sequence
-        const int longest = 4500;
+        const std::vector<int> lengths = {1, 5, 33, 130, 300, 4500, 9000};  // keys of each sequence
+        const int longest = lengths.back();
         const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
         const PagedCase c = paged_case(lengths, block_size, row);
         const int max_blocks = c.max_blocks;

@@ -144,7 +144,13 @@ __global__ void __launch_bounds__(kSampleThreads) sample_rows(const float* __res
                                                               const sampling::TokenAdjustment* __restrict__ adjustments,
                                                               float* __restrict__ work, cuda::SampledOut* __restrict__ out) {
   wait_for_inputs();
-  const cuda::SampleRowArgs r = rows[blockIdx.x];
+  // One read of the row's parameters (they may sit in host memory) for the whole block.
+  // (Raw storage: the struct's member initializers are not allowed on a __shared__ variable.)
+  __shared__ alignas(cuda::SampleRowArgs) unsigned char row_bytes[sizeof(cuda::SampleRowArgs)];
+  auto* row = reinterpret_cast<cuda::SampleRowArgs*>(row_bytes);
+  if (threadIdx.x == 0) *row = rows[blockIdx.x];
+  __syncthreads();
+  const cuda::SampleRowArgs r = *row;
   const float* raw = logits + static_cast<size_t>(r.logits_row) * vocab;
   // The adjusted row: a copy only where some token is adjusted.
   float* adjusted = work + static_cast<size_t>(blockIdx.x) * vocab;
