@@ -70,9 +70,13 @@ DecoderModel::DecoderModel(const gguf::GgufFile& file, int n_threads, const atte
       l.post_attn_norm = load_vector(file, p + "post_attention_norm.weight", c.n_embd);
       l.post_ffn_norm = load_vector(file, p + "post_ffw_norm.weight", c.n_embd);
     }
-    l.w_gate = load_matrix(file, p + "ffn_gate.weight", c.n_ff, c.n_embd);
-    l.w_up = load_matrix(file, p + "ffn_up.weight", c.n_ff, c.n_embd);
-    l.w_down = load_matrix(file, p + "ffn_down.weight", c.n_embd, c.n_ff);
+    if (c.moe.n_experts > 0 && file.find_tensor(p + "ffn_gate_inp.weight") != nullptr) {
+      l.moe.emplace(file, p, c);
+    } else {
+      l.w_gate = load_matrix(file, p + "ffn_gate.weight", c.n_ff, c.n_embd);
+      l.w_up = load_matrix(file, p + "ffn_up.weight", c.n_ff, c.n_embd);
+      l.w_down = load_matrix(file, p + "ffn_down.weight", c.n_embd, c.n_ff);
+    }
   }
 }
 
@@ -250,6 +254,10 @@ void DecoderModel::add_ffn(const Layer& l, std::vector<float>& x, std::vector<fl
   const int64_t n = static_cast<int64_t>(x.size()) / d;
   const auto activation = c.features.ffn_activation == FfnActivation::kGeluTanh ? cpu::geglu_tanh : cpu::swiglu;
   for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * d, l.ffn_norm.data(), h.data() + t * d, d, c.rms_eps);
+  if (l.moe) {
+    l.moe->forward(h.data(), n, out.data(), scratch_, pool_);
+    return add_block_output(out, l.post_ffn_norm, x);
+  }
   cpu::matmul(l.w_gate, h.data(), n, gate.data(), scratch_, pool_);
   cpu::matmul(l.w_up, h.data(), n, up.data(), scratch_, pool_);
   activation(gate.data(), up.data(), gate.data(), n * c.n_ff);

@@ -1,6 +1,7 @@
 // The CPU forward of decoder-only transformers: the Llama family (SmolLM2, Llama 2/3, Mistral),
-// Gemma 3 and Qwen3-Next's hybrid of gated delta-rule and full attention layers, one block whose
-// variations are ModelConfig's features and per-layer specs.
+// Gemma 3 and Qwen3-Next's hybrid of gated delta-rule and full attention layers (with dense or
+// mixture-of-experts FFNs), one block whose variations are ModelConfig's features and per-layer
+// specs.
 #pragma once
 
 #include <memory>
@@ -17,6 +18,7 @@
 #include "engine/model/forward_batch.h"
 #include "engine/model/gated_delta_net_layer.h"
 #include "engine/model/model_config.h"
+#include "engine/model/moe_ffn.h"
 
 namespace strata::model {
 
@@ -49,7 +51,8 @@ class DecoderModel {
     std::vector<float> post_attn_norm, post_ffn_norm;  // features.post_norms only
     cpu::WeightMatrix wq, wk, wv, wo;                  // softmax attention layers
     std::optional<GatedDeltaNetLayer> linear;          // layers trained as linear attention
-    cpu::WeightMatrix w_gate, w_up, w_down;
+    cpu::WeightMatrix w_gate, w_up, w_down;           // the dense FFN
+    std::optional<MoeFfn> moe;                         // instead, where the file has a router
   };
 
   // Compacts each evicting group of the batch's sequences that the step took over budget.

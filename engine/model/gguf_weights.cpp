@@ -22,4 +22,25 @@ cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, 
   return cpu::WeightMatrix::from_tensor(t);
 }
 
+std::vector<cpu::WeightMatrix> load_matrices(const gguf::GgufFile& f, const std::string& name, int64_t n, int64_t rows,
+                                             int64_t cols) {
+  const auto& t = f.tensor(name);
+  const std::vector<uint64_t> dims = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows), static_cast<uint64_t>(n)};
+  if (t.dims != dims) {
+    throw gguf::FormatError("'" + f.path() + "': tensor '" + name + "' has the wrong shape (expected " + std::to_string(n) +
+                            " matrices of " + std::to_string(cols) + " x " + std::to_string(rows) + ")");
+  }
+  std::vector<cpu::WeightMatrix> matrices;
+  for (int64_t i = 0; i < n; ++i) {
+    gguf::TensorInfo slice = t;  // rows are whole quantization blocks, so each matrix is a byte range
+    slice.name = name + "[" + std::to_string(i) + "]";
+    slice.dims = {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
+    slice.n_elements = t.n_elements / static_cast<uint64_t>(n);
+    slice.n_bytes = t.n_bytes / static_cast<uint64_t>(n);
+    slice.data = t.data + static_cast<size_t>(i) * slice.n_bytes;
+    matrices.push_back(cpu::WeightMatrix::from_tensor(slice));
+  }
+  return matrices;
+}
+
 }  // namespace strata::model

@@ -15,5 +15,8 @@ namespace strata::model {
 std::vector<float> load_vector(const gguf::GgufFile& f, const std::string& name, int64_t n);
 // A [rows x cols] matrix, in place in the mapping where its type allows.
 cpu::WeightMatrix load_matrix(const gguf::GgufFile& f, const std::string& name, int64_t rows, int64_t cols);
+// The n [rows x cols] matrices of an [n x rows x cols] tensor (a layer's experts), each in place.
+std::vector<cpu::WeightMatrix> load_matrices(const gguf::GgufFile& f, const std::string& name, int64_t n, int64_t rows,
+                                             int64_t cols);
 
 }  // namespace strata::model

@@ -57,6 +57,19 @@ void read_gated_delta_net(const gguf::GgufFile& f, const std::string& p, ModelCo
   for (size_t i = 0; i < c.layers.size(); ++i) c.layers[i].linear = (i + 1) % static_cast<size_t>(interval) != 0;
 }
 
+// Qwen3-Next's experts, with llama.cpp's keys (expert_weights_norm absent: renormalized, as
+// Qwen3-Next's norm_topk_prob).
+void read_mixture_of_experts(const gguf::GgufFile& f, const std::string& p, ModelConfig& c) {
+  auto& m = c.moe;
+  if (!f.has(p + "expert_count") || f.get_int(p + "expert_count") == 0) return;
+  m.n_experts = positive_int(f, p + "expert_count", 1 << 16);
+  m.n_used = positive_int(f, p + "expert_used_count", m.n_experts);
+  m.n_ff_expert = positive_int(f, p + "expert_feed_forward_length", 1 << 18);
+  m.n_ff_shared = positive_int(f, p + "expert_shared_feed_forward_length", 1 << 18);
+  const std::string norm = p + "expert_weights_norm";
+  m.renormalize = f.has(norm) ? f.find(norm)->as_bool(norm) : true;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
@@ -113,6 +126,7 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
     c.features.rope_pairing = RopePairing::kHalves;
     c.features.attention_output_gate = true;
     read_gated_delta_net(f, p, c);
+    read_mixture_of_experts(f, p, c);
   }
 
   const auto& embd = f.tensor("token_embd.weight");

@@ -49,6 +49,18 @@ struct ArchitectureFeatures {
                                        // (Qwen3-Next; each head's rows are its query, then its gate)
 };
 
+// A sparse mixture-of-experts FFN (Qwen3-Next's): a token's FFN output is the sum of its top
+// n_used SwiGLU experts by router softmax, each weighted by its probability, plus a shared SwiGLU
+// expert scaled by sigmoid(shared gate . x). Layers whose file has a router (ffn_gate_inp) run
+// it; the others run the dense FFN of n_ff.
+struct MixtureOfExperts {
+  int32_t n_experts = 0;     // 0: no layer has experts
+  int32_t n_used = 0;        // experts a token runs
+  int32_t n_ff_expert = 0;   // each expert's hidden width
+  int32_t n_ff_shared = 0;   // the shared expert's hidden width
+  bool renormalize = true;   // the chosen probabilities are scaled to sum to 1 (norm_topk_prob)
+};
+
 struct ModelConfig {
   std::string architecture;       // general.architecture: "llama", "gemma3" or "qwen3next"
   std::string name;               // general.name (may be empty)
@@ -68,6 +80,7 @@ struct ModelConfig {
   ArchitectureFeatures features;
   std::vector<LayerAttentionSpec> layers;  // one per layer
   attention::linear::GatedDeltaNetShape gated_delta_net;  // the linear layers' shape (qwen3next)
+  MixtureOfExperts moe;                                   // the expert layers' shape (qwen3next)
 
   // Reads and validates the config; throws gguf::FormatError naming the key or the
   // inconsistency, and for architectures the engine does not implement.

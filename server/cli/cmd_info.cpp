@@ -90,6 +90,12 @@ int run_info(const Args& args) {
       {"layers", c.n_layers},
       {"embedding_length", c.n_embd},
       {"feed_forward_length", c.n_ff},
+      {"experts", c.moe.n_experts == 0 ? nlohmann::ordered_json("none")
+                                       : nlohmann::ordered_json{{"count", c.moe.n_experts},
+                                                                {"used", c.moe.n_used},
+                                                                {"feed_forward_length", c.moe.n_ff_expert},
+                                                                {"shared_feed_forward_length", c.moe.n_ff_shared},
+                                                                {"renormalized", c.moe.renormalize}}},
       {"heads", c.n_heads},
       {"kv_heads", c.n_kv_heads},
       {"head_dim", c.head_dim},
@@ -117,6 +123,10 @@ int run_info(const Args& args) {
     } else if (key == "attention") {
       text = value["layout"].get<std::string>();
       for (const auto& line : attention::describe_plan_lines(plan)) text += "\n  " + line;
+    } else if (key == "experts" && value.is_object()) {
+      text = std::to_string(c.moe.n_used) + " of " + std::to_string(c.moe.n_experts) + " (width " +
+             std::to_string(c.moe.n_ff_expert) + ") + a shared expert (width " + std::to_string(c.moe.n_ff_shared) + ")" +
+             (c.moe.renormalize ? ", weights renormalized" : "");
     } else if (key == "kv_bytes_at_context") {
       char figure[160];
       std::snprintf(figure, sizeof figure, "%.1f MiB at %lld tokens (%.1f%% of an all-global layout's %.1f MiB)",

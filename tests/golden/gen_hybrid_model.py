@@ -7,8 +7,10 @@ tools/requirements-transformers.txt), fp32 on the CPU, its torch code paths (no 
 causal-conv1d kernels), one forward over each whole sequence without a cache.
 
 The model: 4 layers, three linear (gated delta rule) then one full attention
-(full_attention_interval 4), hidden 64, a dense SwiGLU MLP on every layer (mlp_only_layers), a
-byte-level BPE vocabulary of 288 tokens. Weights are seeded random numbers at scales that keep
+(full_attention_interval 4), hidden 64; layers 0 and 2 with a dense SwiGLU MLP (mlp_only_layers),
+layers 1 and 3 with the sparse mixture of experts (4 experts of width 32, 2 a token, renormalized,
+and a shared expert of width 48 behind its sigmoid gate); a byte-level BPE vocabulary of 288
+tokens. Weights are seeded random numbers at scales that keep
 the logits spread (the model's own init would make them nearly uniform); matrices are rounded to
 fp16 and written as F16, so both sides hold exactly the same weights.
 
@@ -20,7 +22,10 @@ GGUF: llama.cpp's names and keys for `qwen3next` (convert_hf_to_gguf.py's Qwen3N
   q, k, then the group's v and z heads; b then a);
 - attn_q = q_proj: per head, head_dim query rows then head_dim gate rows;
 - the FFN norm is post_attention_norm; the dense MLP uses llama's ffn_gate/ffn_up/ffn_down
-  (llama.cpp's qwen3next has only MoE FFNs: this file is for Strata's tests, not for llama.cpp).
+  (llama.cpp's qwen3next has only MoE FFNs: this file is for Strata's tests, not for llama.cpp);
+- experts: ffn_gate_inp = the router, ffn_gate_exps / ffn_up_exps = the two halves of
+  gate_up_proj, ffn_down_exps = down_proj (one matrix per expert along the slowest dimension),
+  ffn_gate_inp_shexp = shared_expert_gate as a vector, ffn_{gate,up,down}_shexp = shared_expert.
 
 Fixture (JSON): the config, and per sequence its tokens and the logits (fp32) of selected
 positions: every position of the short ones, and of the long one (200 tokens: four 64-token
@@ -47,6 +52,8 @@ HIDDEN = 64
 LAYERS = 4
 VOCAB = 288  # 256 bytes + 31 merges + <|endoftext|>
 SEQUENCE_LENGTHS = [6, 24, 200]
+DENSE_LAYERS = [0, 2]
+EXPERTS, EXPERTS_USED, EXPERT_WIDTH, SHARED_WIDTH = 4, 2, 32, 48
 SAMPLE_TEXT = ("the quick brown fox jumps over the lazy dog; the rain in spain stays mainly in the plain. "
                "she sells sea shells on the sea shore, and the shells she sells are surely sea shells.")
 
@@ -103,8 +110,9 @@ def make_model():
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
         linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=16, linear_value_head_dim=16,
         linear_conv_kernel_dim=4, layer_types=["linear_attention"] * 3 + ["full_attention"],
-        mlp_only_layers=list(range(LAYERS)), num_experts=0, max_position_embeddings=512, rms_norm_eps=1e-6,
-        tie_word_embeddings=False)
+        mlp_only_layers=DENSE_LAYERS, num_experts=EXPERTS, num_experts_per_tok=EXPERTS_USED,
+        moe_intermediate_size=EXPERT_WIDTH, shared_expert_intermediate_size=SHARED_WIDTH, decoder_sparse_step=1,
+        norm_topk_prob=True, max_position_embeddings=512, rms_norm_eps=1e-6, tie_word_embeddings=False)
     config._attn_implementation = "eager"
     model = Qwen3NextForCausalLM(config).float().eval()
     rng = torch.Generator().manual_seed(SEED)
@@ -122,8 +130,8 @@ def make_model():
                 p.copy_(0.1 * torch.randn(p.shape, generator=rng))
             elif name == "model.embed_tokens.weight":
                 p.copy_(torch.randn(p.shape, generator=rng).half().float())
-            else:  # projections: unit-variance outputs; the LM head a little wider for spread logits
-                scale = (4.0 if name == "lm_head.weight" else 1.0) / math.sqrt(p.shape[1])
+            else:  # projections (experts' too): unit-variance outputs; the LM head a little wider for spread logits
+                scale = (4.0 if name == "lm_head.weight" else 1.0) / math.sqrt(p.shape[-1])
                 p.copy_((torch.randn(p.shape, generator=rng) * scale).half().float())
     return config, model
 
@@ -152,6 +160,11 @@ def write_gguf(path, config, model, tokens, merges):
     w.add_ssm_time_step_rank(config.linear_num_value_heads)
     w.add_ssm_inner_size(config.linear_value_head_dim * config.linear_num_value_heads)
     w.add_full_attention_interval(4)
+    w.add_expert_count(EXPERTS)
+    w.add_expert_used_count(EXPERTS_USED)
+    w.add_expert_feed_forward_length(EXPERT_WIDTH)
+    w.add_expert_shared_feed_forward_length(SHARED_WIDTH)
+    w.add_expert_weights_norm(True)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("qwen2")
@@ -162,7 +175,7 @@ def write_gguf(path, config, model, tokens, merges):
     w.add_add_bos_token(False)
 
     def matrix(name, t):
-        w.add_tensor(name, np32(t).astype(np.float16))
+        w.add_tensor(name, np.ascontiguousarray(np32(t).astype(np.float16)))
 
     def vector(name, t):
         w.add_tensor(name, np32(t).astype(np.float32))
@@ -175,9 +188,20 @@ def write_gguf(path, config, model, tokens, merges):
         p = f"blk.{i}."
         vector(p + "attn_norm.weight", 1.0 + layer.input_layernorm.weight)
         vector(p + "post_attention_norm.weight", 1.0 + layer.post_attention_layernorm.weight)
-        matrix(p + "ffn_gate.weight", layer.mlp.gate_proj.weight)
-        matrix(p + "ffn_up.weight", layer.mlp.up_proj.weight)
-        matrix(p + "ffn_down.weight", layer.mlp.down_proj.weight)
+        if i in DENSE_LAYERS:
+            matrix(p + "ffn_gate.weight", layer.mlp.gate_proj.weight)
+            matrix(p + "ffn_up.weight", layer.mlp.up_proj.weight)
+            matrix(p + "ffn_down.weight", layer.mlp.down_proj.weight)
+        else:
+            moe = layer.mlp
+            matrix(p + "ffn_gate_inp.weight", moe.gate.weight)
+            matrix(p + "ffn_gate_exps.weight", moe.experts.gate_up_proj[:, :EXPERT_WIDTH, :])
+            matrix(p + "ffn_up_exps.weight", moe.experts.gate_up_proj[:, EXPERT_WIDTH:, :])
+            matrix(p + "ffn_down_exps.weight", moe.experts.down_proj)
+            vector(p + "ffn_gate_inp_shexp.weight", moe.shared_expert_gate.weight[0])
+            matrix(p + "ffn_gate_shexp.weight", moe.shared_expert.gate_proj.weight)
+            matrix(p + "ffn_up_shexp.weight", moe.shared_expert.up_proj.weight)
+            matrix(p + "ffn_down_shexp.weight", moe.shared_expert.down_proj.weight)
         if config.layer_types[i] == "linear_attention":
             a = layer.linear_attn
             matrix(p + "ssm_in.weight", a.in_proj_qkvz.weight)

@@ -95,6 +95,12 @@ TEST(HybridModel, ConfigAndPlanComeFromTheFile) {
   EXPECT_EQ(c.gated_delta_net.n_v_heads, 4);
   EXPECT_EQ(c.gated_delta_net.d_k, 16);
   EXPECT_EQ(c.gated_delta_net.d_v, 16);
+  // Layers 1 and 3 have experts (their file has routers), 0 and 2 the dense FFN.
+  EXPECT_EQ(c.moe.n_experts, 4);
+  EXPECT_EQ(c.moe.n_used, 2);
+  EXPECT_EQ(c.moe.n_ff_expert, 32);
+  EXPECT_EQ(c.moe.n_ff_shared, 48);
+  EXPECT_TRUE(c.moe.renormalize);
   const auto& plan = m.model->attention_plan();
   for (int li = 0; li < 3; ++li) {
     EXPECT_EQ(plan.layers[static_cast<size_t>(li)].trained_as, attention::TrainedAs::kLinear);

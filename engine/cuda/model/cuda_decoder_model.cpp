@@ -80,6 +80,11 @@ CudaDecoderModel::CudaDecoderModel(const model::ModelConfig& config, WeightSourc
                                 std::to_string(config.n_layers) + " layers");
   }
   attention::check_runs_on_cuda(plan);
+  if (config.features.attention_output_gate || config.moe.n_experts > 0) {
+    throw std::invalid_argument("CudaDecoderModel: " + config.architecture + " models (" +
+                                (config.moe.n_experts > 0 ? "mixture-of-experts FFNs" : "gated attention outputs") +
+                                ") do not run on the CUDA model yet (use --device cpu)");
+  }
   if (blocks_per_group.size() != plan.groups.size()) {
     throw std::invalid_argument("CudaDecoderModel: " + std::to_string(blocks_per_group.size()) + " block counts for " +
                                 std::to_string(plan.groups.size()) + " cache groups");
