@@ -406,10 +406,11 @@ void Scheduler::erase_finished() {
   std::erase_if(requests_, [](const auto& entry) { return entry.second->unfinished == 0; });
 }
 
-kvcache::GroupUsage Scheduler::total_usage(bool slots) const {
+kvcache::GroupUsage Scheduler::total_usage(CacheUnit unit) const {
   kvcache::GroupUsage total;
   for (int g = 0; g < kv_.num_groups(); ++g) {
-    if ((kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState) != slots) continue;
+    const bool slots = kv_.group_spec(g).kind == kvcache::CacheKind::kRecurrentState;
+    if (slots != (unit == CacheUnit::kSlots)) continue;
     const auto usage = kv_.usage(g);
     total.capacity += usage.capacity;
     total.used += usage.used;
@@ -463,7 +464,7 @@ SchedulerStats Scheduler::stats() const {
   st.kv_blocks_used = usage.used;
   st.kv_blocks_cached = usage.cached;
   st.kv_blocks_peak = peak_blocks_;
-  const auto slots = total_usage(/*slots=*/true);
+  const auto slots = total_usage(CacheUnit::kSlots);
   st.state_slots_total = slots.capacity;
   st.state_slots_used = slots.used;
   st.kv_bytes_used = used_bytes();

@@ -115,9 +115,10 @@ class Scheduler {
   void finish(Sequence& s, FinishReason reason, SequenceEvent& event, const std::string& error = {});
   void fail_request(RequestState& r, const std::string& error);
   void erase_finished();
-  // Blocks of the KV cache groups together (recurrent_state slots are not blocks), or with
-  // `slots`, the slots of the recurrent_state groups.
-  kvcache::GroupUsage total_usage(bool slots = false) const;
+  // What total_usage counts: the blocks of the KV cache groups, or the slots of the
+  // recurrent_state groups (which are not blocks).
+  enum class CacheUnit { kBlocks, kSlots };
+  kvcache::GroupUsage total_usage(CacheUnit unit = CacheUnit::kBlocks) const;
   int64_t used_bytes() const;  // blocks (slots) in use at each group's own size
   // The sequence's block table in each cache group (empty for a recurrent_state group), and its
   // slot in the recurrent_state group (-1 without one), for the forward.
