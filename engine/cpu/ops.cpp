@@ -124,6 +124,48 @@ float lane_dot_f16(const uint16_t* a, const float* b, int n) {
   return fold_lanes(lane);
 }
 
+#ifdef STRATA_AVX2
+// Rows r..r+7 of an 8 x 8 matrix of floats held as 8 vectors become its columns.
+void transpose8x8(__m256 (&m)[8]) {
+  __m256 a[8], b[8];
+  for (int i = 0; i < 8; i += 2) {
+    a[i] = _mm256_unpacklo_ps(m[i], m[i + 1]);
+    a[i + 1] = _mm256_unpackhi_ps(m[i], m[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    b[i] = _mm256_shuffle_ps(a[i], a[i + 2], 0x44);
+    b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], 0xee);
+    b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0x44);
+    b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    m[i] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x20);
+    m[i + 4] = _mm256_permute2f128_ps(b[i], b[i + 4], 0x31);
+  }
+}
+
+// lane_dot_f16 of eight rows against b (n % 16 == 0): each row's 16 lane sums formed as there,
+// then the eight folds side by side, one row per vector lane -- the same operations in the same
+// order, so the same bits, without a serial fold per row.
+void lane_dots_f16x8(const uint16_t* const (&rows)[8], const float* b, int n, float* out) {
+  __m256 lo[8], hi[8];
+  for (int r = 0; r < 8; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int i = 0; i < n; i += kLanes) {
+    const __m256 b_lo = _mm256_loadu_ps(b + i), b_hi = _mm256_loadu_ps(b + i + 8);
+    for (int r = 0; r < 8; ++r) {
+      lo[r] = _mm256_fmadd_ps(load_fp16x8(rows[r] + i), b_lo, lo[r]);
+      hi[r] = _mm256_fmadd_ps(load_fp16x8(rows[r] + i + 8), b_hi, hi[r]);
+    }
+  }
+  transpose8x8(lo);  // lo[l]: lane l of the eight rows
+  transpose8x8(hi);  // hi[l]: lane 8 + l
+  __m256 half[8], quarter[4];
+  for (int i = 0; i < 8; ++i) half[i] = _mm256_add_ps(lo[i], hi[i]);
+  for (int i = 0; i < 4; ++i) quarter[i] = _mm256_add_ps(half[i], half[i + 4]);
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(quarter[0], quarter[2]), _mm256_add_ps(quarter[1], quarter[3])));
+}
+#endif
+
 // lane[0..n) += p * v[0..n) for fp16 v (exact products, as above).
 void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
   int d = 0;
@@ -152,16 +194,38 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   };
 
   float q_rounded[kMaxHeadDim];
-  for (int d = 0; d < head_dim; ++d) q_rounded[d] = fp16_to_f32(f32_to_fp16(qh[d]));
+  for (int d = 0; d < head_dim; ++d) q_rounded[d] = round_to_fp16(qh[d]);
 
   // Masked keys take no part, yet every key keeps its lane (t % 16) and block of 16 (aligned at
   // 0), so the sums come out as those of a full row whose masked entries are exact zeros --
   // what llama.cpp's masked softmax computes.
   float max_score = -INFINITY;
-  for_each_key([&](int64_t t) {
-    scores[t] = lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim) * scale;
+  auto score = [&](int64_t t, float dot) {
+    scores[t] = dot * scale;
     max_score = std::fmax(max_score, scores[t]);
-  });
+  };
+#ifdef STRATA_AVX2
+  // Eight keys at a time where the head splits into whole lane blocks; the rest one by one.
+  int64_t batch[8];
+  int batched = 0;
+  if (head_dim % kLanes == 0) {
+    const uint16_t* rows[8];
+    float dots[8];
+    for_each_key([&](int64_t t) {
+      batch[batched] = t;
+      rows[batched] = k.row(t) + head_offset;
+      if (++batched < 8) return;
+      lane_dots_f16x8(rows, q_rounded, head_dim, dots);
+      for (int j = 0; j < 8; ++j) score(batch[j], dots[j]);
+      batched = 0;
+    });
+  } else {
+    for_each_key([&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); });
+  }
+  for (int j = 0; j < batched; ++j) score(batch[j], lane_dot_f16(k.row(batch[j]) + head_offset, q_rounded, head_dim));
+#else
+  for_each_key([&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); });
+#endif
   // Softmax: exponentials summed per block of 16 lanes, blocks holding a read key accumulated
   // in double.
   double sum = 0.0;
@@ -183,7 +247,7 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
   for_each_key([&](int64_t t) {
     scores[t] *= inv_sum;
-    const float p = fp16_to_f32(f32_to_fp16(scores[t]));
+    const float p = round_to_fp16(scores[t]);
     lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
   });
   float* oh = out + static_cast<int64_t>(head) * head_dim;

@@ -9,8 +9,6 @@
 namespace strata::cpu {
 namespace {
 
-float round_to_fp16(float x) { return fp16_to_f32(f32_to_fp16(x)); }
-
 #ifdef STRATA_AVX2
 // 16 bytes of packed nibbles -> 32 bytes: elements 0..15 (low nibbles), then 16..31 (high).
 __m256i unpack_nibbles(const uint8_t* qs) {

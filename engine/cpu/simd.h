@@ -59,6 +59,16 @@ inline float fp16_value(uint16_t h) {
 #endif
 }
 
+// x rounded to the nearest fp16 value (ties to even), as float32; the hardware conversion rounds
+// as f32_to_fp16 does.
+inline float round_to_fp16(float x) {
+#ifdef STRATA_AVX2
+  return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
+#else
+  return fp16_to_f32(f32_to_fp16(x));
+#endif
+}
+
 // The fp16 value stored (unaligned) at p, as float32.
 inline float fp16_at(const uint8_t* p) {
   uint16_t h;
