@@ -204,13 +204,13 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
     scores[t] = dot * scale;
     max_score = std::fmax(max_score, scores[t]);
   };
+  auto score_one = [&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); };
 #ifdef STRATA_AVX2
-  // Eight keys at a time where the head splits into whole lane blocks; the rest one by one.
-  int64_t batch[8];
-  int batched = 0;
-  if (head_dim % kLanes == 0) {
+  if (head_dim % kLanes == 0) {  // eight keys at a time, the last few one by one
+    int64_t batch[8];
     const uint16_t* rows[8];
     float dots[8];
+    int batched = 0;
     for_each_key([&](int64_t t) {
       batch[batched] = t;
       rows[batched] = k.row(t) + head_offset;
@@ -219,12 +219,12 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
       for (int j = 0; j < 8; ++j) score(batch[j], dots[j]);
       batched = 0;
     });
+    for (int j = 0; j < batched; ++j) score_one(batch[j]);
   } else {
-    for_each_key([&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); });
+    for_each_key(score_one);
   }
-  for (int j = 0; j < batched; ++j) score(batch[j], lane_dot_f16(k.row(batch[j]) + head_offset, q_rounded, head_dim));
 #else
-  for_each_key([&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); });
+  for_each_key(score_one);
 #endif
   // Softmax: exponentials summed per block of 16 lanes, blocks holding a read key accumulated
   // in double.
