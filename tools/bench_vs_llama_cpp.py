@@ -27,7 +27,9 @@ import numpy as np
 
 
 def bench_llama_cpp(model, threads, n_prompt, n_gen, reps):
-    llm = llama_cpp.Llama(model_path=model, n_ctx=n_prompt + n_gen + 16, n_batch=max(512, n_prompt),
+    # n_batch also sizes llama-cpp-python's logits rows (without logits_all), which the generation
+    # loop indexes by position: room for the prompt and every generated token.
+    llm = llama_cpp.Llama(model_path=model, n_ctx=n_prompt + n_gen + 16, n_batch=max(512, n_prompt + n_gen),
                           n_threads=threads, n_threads_batch=threads, verbose=False)
     rng = np.random.default_rng(1234)
     prompt = [int(t) for t in rng.integers(0, llm.n_vocab(), n_prompt)]
