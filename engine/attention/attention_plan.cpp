@@ -154,7 +154,7 @@ std::vector<kvcache::CacheGroupSpec> AttentionPlan::cache_group_specs(int32_t bl
     spec.bytes_per_sequence = group.bytes_per_sequence;
     spec.sink_tokens = group.sink_tokens;
     spec.window_tokens = group.window_tokens;
-    spec.token_budget = kvcache::blocks_for_tokens(group.token_budget, block_size) * block_size;
+    spec.token_budget = group.budget_blocks(block_size) * block_size;
     specs.push_back(spec);
   }
   return specs;

@@ -42,6 +42,8 @@ struct CacheGroupPlan {
   int64_t bytes_per_sequence = 0;  // kRecurrentState: one slot in all its layers
   int64_t bytes_per_page = 0;      // KV kinds: all its layers, per block whatever its size (block_topk's key bounds)
 
+  // kEvictingKv: the budget in whole blocks of block_size, as kvcache rounds it.
+  int64_t budget_blocks(int32_t block_size) const { return kvcache::blocks_for_tokens(token_budget, block_size); }
   // What one token costs in blocks of block_size: bytes_per_token + bytes_per_page / block_size.
   // LayoutError for a block size that does not divide bytes_per_page (the accounting is exact).
   int64_t bytes_per_token_in_blocks_of(int32_t block_size) const;

@@ -18,10 +18,6 @@ void check_runs_on_cuda(const AttentionPlan& plan) {
       throw LayoutError(layer + " with per-head windows (MoA), which the CUDA attention kernels do not take: they read one "
                         "window for every head of a layer (use --device cpu)");
     }
-    if (p.reuse_selection_of >= 0) {
-      throw LayoutError(layer + " reusing layer " + std::to_string(p.reuse_selection_of) +
-                        "'s page selection, which the CUDA model does not run yet (use --device cpu)");
-    }
   }
 }
 

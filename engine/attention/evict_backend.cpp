@@ -86,9 +86,10 @@ BackendInfo evict_backend() {
                      "observation_window", "pool_kernel"},
       // Chunked prefill: nothing is evicted before the prompt's end and scores add up query by
       // query in position order, so chunks equal one shot. Recompute after preemption runs the
-      // generated tokens in chunks, which see keys their first run had evicted: not exact.
-      .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = false, .cuda_graphs = false},
-      .runs_on_cuda = false,
+      // generated tokens in chunks, which see keys their first run had evicted: not exact. CUDA
+      // graphs: a decode step's layouts are inputs; compaction runs after the step, outside it.
+      .supports = {.prefix_cache = false, .chunked_prefill = true, .preemption_recompute = false, .cuda_graphs = true},
+      .runs_on_cuda = true,
       .bytes_per_token = evict_bytes_per_token,
       .resolve = resolve_evict,
   };

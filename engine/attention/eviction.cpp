@@ -70,4 +70,10 @@ std::vector<int32_t> select_kept(const EvictionPlan& plan, std::span<const int32
   return order;
 }
 
+std::vector<int32_t> choose_kept(const EvictionPlan& plan, const Compaction& c, std::span<const int32_t> positions,
+                                 std::vector<float>& scores, int64_t tokens_end, int64_t prompt_end) {
+  if (plan.policy == EvictPolicy::kSnapKv && c.first()) scores = max_pooled(scores, plan.pool_kernel);
+  return select_kept(plan, positions, scores, c.keep, tokens_end, prompt_end);
+}
+
 }  // namespace strata::attention

@@ -23,48 +23,7 @@ namespace {
 constexpr int kRowThreads = 256;
 constexpr int kRopeThreads = 1024;  // a thread per (head, pair) at decode, up to 8B-sized models
 
-template <typename T>
-T* as(uint16_t* p) {
-  return reinterpret_cast<T*>(p);
-}
-template <typename T>
-const T* as(const uint16_t* p) {
-  return reinterpret_cast<const T*>(p);
-}
-
-void launched(const char* what) { check(cudaGetLastError(), what); }
-
 int grid_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kRowThreads - 1) / kRowThreads, 65535)); }
-
-template <int kValue>
-using Constant = std::integral_constant<int, kValue>;
-
-// launch(Constant<kHeadDim>{}) for the head dims the attention kernels are built for.
-template <typename Launch>
-void with_head_dim(int head_dim, const char* what, Launch&& launch) {
-  switch (head_dim) {
-    case 64: launch(Constant<64>{}); break;
-    case 128: launch(Constant<128>{}); break;
-    case 256: launch(Constant<256>{}); break;
-    default: throw std::invalid_argument(std::string(what) + ": unsupported head_dim " + std::to_string(head_dim));
-  }
-}
-
-// launch(Constant<kGroup>{}): the smallest instance serving `group` query heads per KV head.
-template <typename Launch>
-void with_group(int group, const char* what, Launch&& launch) {
-  if (group == 1) {
-    launch(Constant<1>{});
-  } else if (group == 2) {
-    launch(Constant<2>{});
-  } else if (group <= 4) {
-    launch(Constant<4>{});
-  } else if (group <= 8) {
-    launch(Constant<8>{});
-  } else {
-    throw std::invalid_argument(std::string(what) + ": more than 8 query heads per KV head");
-  }
-}
 
 }  // namespace
 
@@ -151,7 +110,7 @@ size_t paged_attention_workspace(const PagedAttentionShape& s) {
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
                      const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
-                     const PagedAttentionShape& s, cudaStream_t stream, const PageLists& pages) {
+                     const PagedAttentionShape& s, cudaStream_t stream, const PageLists& pages, const EvictRow* evict_rows) {
   if (s.tokens <= 0) return;
   if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("paged_attention: n_heads % n_kv_heads != 0");
   if (s.tokens > 65535) throw std::invalid_argument("paged_attention: more than 65535 query tokens");
@@ -159,7 +118,9 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
   if (splits > 1 && workspace == nullptr) throw std::invalid_argument("paged_attention: split keys need a workspace");
   float* partial_out = workspace;
   float* partial_lse = splits > 1 ? workspace + static_cast<size_t>(s.tokens) * s.n_heads * splits * s.head_dim : nullptr;
-  if (pages.lists != nullptr && s.window > 0) throw std::invalid_argument("paged_attention: page lists with a window");
+  if ((pages.lists != nullptr) + (s.window > 0) + (evict_rows != nullptr) > 1) {
+    throw std::invalid_argument("paged_attention: at most one of page lists, a window and evicted keys");
+  }
   const kernels::PagedAttentionArgs args{q,           as<__half>(k_cache_fp16), as<__half>(v_cache_fp16),
                                          block_tables, token_table,           token_keys,
                                          token_list,   as<__nv_bfloat16>(out_bf16), lse,
@@ -167,7 +128,7 @@ void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_
                                          s.n_heads,    s.n_kv_heads,          s.block_size,
                                          s.table_stride, s.window,            s.sinks,
                                          s.scale,      pages.lists,           pages.stride,
-                                         pages.budget};
+                                         pages.budget,   evict_rows};
   const dim3 grid(static_cast<unsigned>(s.n_kv_heads), static_cast<unsigned>(s.tokens), static_cast<unsigned>(splits));
   with_head_dim(s.head_dim, "paged_attention", [&](auto head_dim) {
     with_group(s.n_heads / s.n_kv_heads, "paged_attention", [&](auto group) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "engine/attention/page_selection.h"
+#include "engine/cuda/eviction_inputs.h"
 #include "engine/cuda/prefill_tile.h"
 #include "engine/cuda/sample_args.h"
 
@@ -73,11 +74,13 @@ size_t paged_attention_workspace(const PagedAttentionShape& shape);
 // token_keys[t] cached keys (or the pages of its lists), through block table row token_table[t]:
 // split-KV on CUDA cores, for decode tokens. head_dim 64, 128 or 256; up to 8 query heads per KV
 // head; lse may be null. With page lists, shape.max_keys bounds the keys read (block_size times
-// the lists' stride at most).
+// the lists' stride at most). With evict_rows (one per block-table row; `evict` layers) a token
+// reads its row's slots [0, packed_end) and [natural_begin, token_keys[t]).
 void paged_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,
                      const int32_t* block_tables, const int32_t* token_table, const int32_t* token_keys,
                      const int32_t* token_list, uint16_t* out_bf16, float* lse, float* workspace,
-                     const PagedAttentionShape& shape, cudaStream_t stream, const PageLists& pages = {});
+                     const PagedAttentionShape& shape, cudaStream_t stream, const PageLists& pages = {},
+                     const EvictRow* evict_rows = nullptr);
 // The same attention for the query tokens of prefill tiles, on tensor cores (shape.tokens and
 // max_keys unused). head_dim 64, 128 or 256.
 void prefill_attention(const float* q, const uint16_t* k_cache_fp16, const uint16_t* v_cache_fp16,

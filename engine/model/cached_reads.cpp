@@ -16,8 +16,7 @@ void check_reads_are_cached(const ForwardBatch& batch, const attention::Attentio
       const auto& table = s.block_tables[g];
       const attention::QueryKeys keys =
           group.kind == kvcache::CacheKind::kEvictingKv
-              ? attention::compacted_layout(table, kvcache::blocks_for_tokens(group.token_budget, block_size), block_size)
-                    .keys(s.start_pos)
+              ? attention::compacted_layout(table, group.budget_blocks(block_size), block_size).keys(s.start_pos)
               : attention::query_keys(s.start_pos, group.sink_tokens, group.window_tokens);
       const auto check = [&](int64_t from, int64_t to) {
         for (int64_t b = from / block_size; b * block_size < to; ++b) {

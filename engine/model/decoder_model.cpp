@@ -18,11 +18,6 @@
 namespace strata::model {
 namespace {
 
-// An evicting group's budget in whole blocks (as kvcache rounds it).
-int64_t budget_blocks(const attention::CacheGroupPlan& group, int32_t block_size) {
-  return kvcache::blocks_for_tokens(group.token_budget, block_size);
-}
-
 // The norm before the FFN: llama.cpp names Qwen3-Next's (transformers' post_attention_layernorm)
 // post_attention_norm, which in Gemma 3 is the norm of the attention output.
 std::string ffn_norm_tensor(const ModelConfig& c) {
@@ -190,7 +185,7 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
     const int source = attention.scores_pages() ? li : attention.reuse_selection_of;  // block_topk layers
     const StepPageSelection* chosen = attention.page_budget ? &*selections[static_cast<size_t>(source)] : nullptr;
     if (attention.eviction) {
-      evicting_attention(batch, flat, group, budget_blocks(plan_.groups[group], kv.block_size()), *attention.eviction,
+      evicting_attention(batch, flat, group, plan_.groups[group].budget_blocks(kv.block_size()), *attention.eviction,
                          store, layer_in_group, c, score_scale, q.data(), attn.data(), pool_);
     } else {
       pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end) {
@@ -242,7 +237,7 @@ void DecoderModel::compact_evicting_groups(const ForwardBatch& batch, CpuKvCache
     if (group.kind != kvcache::CacheKind::kEvictingKv) continue;
     std::vector<const attention::EvictionPlan*> layer_plans;
     for (const int32_t layer : group.layers) layer_plans.push_back(&*plan_.layers[static_cast<size_t>(layer)].plan.eviction);
-    compact_evicting_group(batch, g, budget_blocks(group, kv.block_size()), layer_plans, kv.store_of(group.layers.front()),
+    compact_evicting_group(batch, g, group.budget_blocks(kv.block_size()), layer_plans, kv.store_of(group.layers.front()),
                            config_, kv.compacted());
   }
 }

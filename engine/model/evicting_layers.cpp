@@ -64,8 +64,7 @@ void compact_head(const attention::Compaction& c, const attention::EvictionPlan&
     positions[static_cast<size_t>(i)] = store.positions_at(layer, table, c.slot(i))[kv_head];
     scores[static_cast<size_t>(i)] = store.scores_at(layer, table, c.slot(i))[kv_head];
   }
-  if (plan.policy == attention::EvictPolicy::kSnapKv && c.first()) scores = attention::max_pooled(scores, plan.pool_kernel);
-  const std::vector<int32_t> kept = attention::select_kept(plan, positions, scores, c.keep, tokens_end, prompt_end);
+  const std::vector<int32_t> kept = attention::choose_kept(plan, c, positions, scores, tokens_end, prompt_end);
   // Slot j takes candidate kept[j], whose slot is >= j and not yet overwritten (kept ascends).
   const int64_t offset = int64_t{kv_head} * head_dim;
   for (size_t j = 0; j < kept.size(); ++j) {

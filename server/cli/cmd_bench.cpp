@@ -50,20 +50,30 @@ struct BatchedResult {
 
 // llama-batched-bench's measurement on one runner: B prompts of n_prompt tokens prefilled
 // (whole prompts, up to `prefill_tokens` tokens a step), then n_gen decode steps of all B
-// sequences at once, each feeding back its greedy pick (made where the runner runs).
+// sequences at once, each feeding back its greedy pick (made where the runner runs). Blocks a
+// compaction empties (evict layers) are marked released, as kvcache would.
 BatchedResult run_batched(const BenchTarget& target, int32_t batch, int32_t n_prompt, int32_t n_gen, int32_t prefill_tokens) {
   constexpr int32_t kBlock = 16;
   const int32_t blocks_per_seq = (n_prompt + n_gen + kBlock - 1) / kBlock;
   auto runner = target.make_runner(std::vector<int32_t>(target.cache_groups, batch * blocks_per_seq), kBlock);
   std::mt19937 rng(static_cast<uint32_t>(batch));
-  std::vector<std::vector<int32_t>> prompts, tables;  // the same blocks in every cache group
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::vector<std::vector<int32_t>>> tables;  // per sequence, per cache group: the same blocks
   for (int32_t i = 0; i < batch; ++i) {
     prompts.push_back(random_prompt(rng, n_prompt, target.config.vocab_size));
-    tables.emplace_back(static_cast<size_t>(blocks_per_seq));
-    std::iota(tables.back().begin(), tables.back().end(), i * blocks_per_seq);
+    std::vector<int32_t> table(static_cast<size_t>(blocks_per_seq));
+    std::iota(table.begin(), table.end(), i * blocks_per_seq);
+    tables.emplace_back(target.cache_groups, table);
   }
-  auto group_tables = [&](const std::vector<int32_t>& table) {
-    return std::vector<std::span<const int32_t>>(target.cache_groups, table);
+  auto group_tables = [&](const std::vector<std::vector<int32_t>>& per_group) {
+    return std::vector<std::span<const int32_t>>(per_group.begin(), per_group.end());
+  };
+  auto step = [&](const model::ForwardBatch& work, int32_t first) {
+    runner->step(work);
+    for (const model::CompactedBlocks& emptied : runner->compacted_blocks()) {
+      auto& table = tables[static_cast<size_t>(first + emptied.sequence)][static_cast<size_t>(emptied.group)];
+      for (const int32_t b : emptied.logical_blocks) table[static_cast<size_t>(b)] = -1;
+    }
   };
   std::vector<int32_t> next(static_cast<size_t>(batch));
   auto greedy_picks = [&](size_t first, size_t count) {
@@ -78,25 +88,28 @@ BatchedResult run_batched(const BenchTarget& target, int32_t batch, int32_t n_pr
   BatchedResult r;
   auto start = std::chrono::steady_clock::now();
   for (int32_t first = 0; first < batch;) {
-    model::ForwardBatch step;
+    model::ForwardBatch work;
     const int32_t begin = first;
-    for (int32_t tokens = 0; first < batch && (step.empty() || tokens + n_prompt <= prefill_tokens); ++first, tokens += n_prompt) {
-      step.push_back({prompts[static_cast<size_t>(first)], 0, group_tables(tables[static_cast<size_t>(first)]),
-                      model::LogitsWanted::kLast});
+    for (int32_t tokens = 0; first < batch && (work.empty() || tokens + n_prompt <= prefill_tokens); ++first, tokens += n_prompt) {
+      work.push_back({.tokens = prompts[static_cast<size_t>(first)],
+                      .block_tables = group_tables(tables[static_cast<size_t>(first)]),
+                      .prompt_tokens = n_prompt});
     }
-    runner->step(step);
-    greedy_picks(static_cast<size_t>(begin), step.size());
+    step(work, begin);
+    greedy_picks(static_cast<size_t>(begin), work.size());
   }
   r.prefill_seconds = seconds_since(start);
   start = std::chrono::steady_clock::now();
   for (int32_t t = 0; t < n_gen; ++t) {
-    model::ForwardBatch step;
+    model::ForwardBatch work;
     for (int32_t i = 0; i < batch; ++i) {
-      step.push_back({std::span<const int32_t>(&next[static_cast<size_t>(i)], 1), n_prompt + t,
-                      group_tables(tables[static_cast<size_t>(i)]), model::LogitsWanted::kLast});
+      work.push_back({.tokens = std::span<const int32_t>(&next[static_cast<size_t>(i)], 1),
+                      .start_pos = n_prompt + t,
+                      .block_tables = group_tables(tables[static_cast<size_t>(i)]),
+                      .prompt_tokens = n_prompt});
     }
-    runner->step(step);
-    greedy_picks(0, step.size());
+    step(work, 0);
+    greedy_picks(0, work.size());
   }
   r.decode_seconds = seconds_since(start);
   return r;
@@ -208,7 +221,10 @@ int run_bench(const Args& args) {
   if (p.has("--synthetic")) {
     if (!levels.empty()) throw UsageError("--concurrency runs the scheduler, which needs a model file's vocabulary: use --batch with --synthetic");
     target.config = synthetic_model(p.get_string("--synthetic"));
-    target.make_runner = synthetic_runner(p, target.config);
+    const attention::AttentionPlan plan = attention::resolve_attention(attention_layout(p), target.config);
+    log_attention_plan(plan);
+    target.make_runner = synthetic_runner(p, target.config, plan);
+    target.cache_groups = plan.groups.size();
     target.device = "cuda";
   } else {
     m = load_model(p);

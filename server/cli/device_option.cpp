@@ -60,10 +60,14 @@ model::ModelConfig synthetic_model(const std::string& name) {
   return *config;
 }
 
-model::ModelRunnerFactory synthetic_runner(const ArgParser& p, [[maybe_unused]] const model::ModelConfig& config) {
+model::ModelRunnerFactory synthetic_runner(const ArgParser& p, [[maybe_unused]] const model::ModelConfig& config,
+                                           [[maybe_unused]] const attention::AttentionPlan& plan) {
   const std::string device = chosen_device(p);
 #ifdef STRATA_WITH_CUDA
-  if (device == "cuda") return cuda::synthetic_runner_factory(config, 1);
+  if (device == "cuda") {
+    attention::check_runs_on_cuda(plan);
+    return cuda::synthetic_runner_factory(config, 1, plan);
+  }
 #endif
   throw UsageError("--synthetic models run on the GPU only (device here: " + device + ")");
 }

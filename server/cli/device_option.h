@@ -20,8 +20,10 @@ std::string apply_device_option(const ArgParser& parser, runtime::LoadedModel& m
 std::string synthetic_names();
 // The config of --synthetic NAME; UsageError naming the choices for an unknown one.
 model::ModelConfig synthetic_model(const std::string& name);
-// Runners of random weights of `config` on the GPU (seed 1); UsageError without CUDA or with
-// --device cpu.
-model::ModelRunnerFactory synthetic_runner(const ArgParser& parser, const model::ModelConfig& config);
+// Runners of random weights of `config` on the GPU (seed 1), attention as `plan` says (resolved
+// against `config`); UsageError without CUDA or with --device cpu, attention::LayoutError for a
+// plan the CUDA model does not run.
+model::ModelRunnerFactory synthetic_runner(const ArgParser& parser, const model::ModelConfig& config,
+                                           const attention::AttentionPlan& plan);
 
 }  // namespace strata::cli

@@ -16,11 +16,14 @@ attention::AttentionLayout attention_layout(const ArgParser& p) {
   return attention::AttentionLayout::load(p.get_string("--attention"));
 }
 
-runtime::LoadedModel load_model(const ArgParser& p) {
-  auto model = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p), attention_layout(p));
-  const auto& plan = model.model->attention_plan();
+void log_attention_plan(const attention::AttentionPlan& plan) {
   spdlog::info("attention: {}", plan.source.empty() ? "the model's own" : plan.source);
   for (const auto& line : attention::describe_plan_lines(plan)) spdlog::info("  {}", line);
+}
+
+runtime::LoadedModel load_model(const ArgParser& p) {
+  auto model = runtime::LoadedModel::load(p.get_string("--model"), threads_option(p), attention_layout(p));
+  log_attention_plan(model.model->attention_plan());
   return model;
 }
 

@@ -12,6 +12,8 @@ namespace strata::cli {
 void add_attention_option(ArgParser& parser);
 // The --attention layout, or the model's own attention (every layer `full`) without it.
 attention::AttentionLayout attention_layout(const ArgParser& parser);
+// Logs a resolved plan, layer range by layer range.
+void log_attention_plan(const attention::AttentionPlan& plan);
 // Loads --model with --threads threads and the --attention layout, and logs the resolved plan.
 // A layout that does not fit the model is an attention::LayoutError naming the layer.
 runtime::LoadedModel load_model(const ArgParser& parser);

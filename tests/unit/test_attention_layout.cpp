@@ -241,9 +241,10 @@ TEST(AttentionLayout, Gemma3NativeWindowsHoldAbout18PercentOfTheKvAt32k) {
   EXPECT_EQ(peak_bytes, figure["bytes"].get<int64_t>());
 }
 
-// The CUDA model runs paged and window cache groups: full layers, trained windows as masks or
-// released (Gemma 3's native layout), sink_window; not per-head windows, nor other backends.
-TEST(AttentionLayout, CudaRunsPagedAndWindowGroupsButNotPerHeadWindows) {
+// The CUDA model runs paged, window and evicting cache groups: full layers, trained windows as
+// masks or released (Gemma 3's native layout), sink_window, evict; not per-head windows, nor
+// linear layers.
+TEST(AttentionLayout, CudaRunsPagedWindowAndEvictingGroupsButNotPerHeadWindowsOrLinearLayers) {
   EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, smollm2_like())));
   EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout{}, gemma3_like())));  // trained windows as masks
   EXPECT_NO_THROW(
@@ -262,12 +263,17 @@ TEST(AttentionLayout, CudaRunsPagedAndWindowGroupsButNotPerHeadWindows) {
               std::string::npos)
         << e.what();
   }
+  for (const char* evict_layout : {"snapkv_25pct.json", "h2o_25pct.json"}) {
+    EXPECT_NO_THROW(check_runs_on_cuda(resolve_attention(AttentionLayout::load(dir / evict_layout), smollm2_like())))
+        << evict_layout;
+  }
+  model::ModelConfig hybrid = smollm2_like();
+  hybrid.layers[1].linear = true;
   try {
-    check_runs_on_cuda(resolve(R"({"layers": {"*": {"backend": "evict", "policy": "h2o", "budget_tokens": 256}}})",
-                               smollm2_like()));
+    check_runs_on_cuda(resolve_attention(AttentionLayout{}, hybrid));
     ADD_FAILURE() << "accepted";
   } catch (const LayoutError& e) {
-    EXPECT_STREQ(e.what(), "--device cuda: layer 0 runs evict, which the CUDA model does not run yet (use --device cpu)");
+    EXPECT_STREQ(e.what(), "--device cuda: layer 1 runs linear, which the CUDA model does not run yet (use --device cpu)");
   }
 }
 
@@ -316,14 +322,8 @@ TEST(AttentionLayout, BlockTopkBudgetsReuseAndBytes) {
   EXPECT_NE(std::ranges::find(lines, "layers 10-15: trained full; block_topk, 0.125 of the pages (1 sink, 1 recent), "
                                      "pages chosen by layer 2; cache group 0 (paged_kv)"),
             lines.end());
-  // The CUDA model runs block_topk layers that score their own pages, not yet reuse.
-  try {
-    check_runs_on_cuda(plan);
-    ADD_FAILURE() << "accepted";
-  } catch (const LayoutError& e) {
-    EXPECT_NE(std::string(e.what()).find("layer 10 runs block_topk reusing layer 2's page selection"), std::string::npos)
-        << e.what();
-  }
+  // The CUDA model runs block_topk layers, scoring their own pages or reusing another's choice.
+  EXPECT_NO_THROW(check_runs_on_cuda(plan));
   EXPECT_NO_THROW(check_runs_on_cuda(
       resolve(R"({"layers": {"2-29": {"backend": "block_topk", "page_fraction": 0.125}}})", smollm2_like())));
 }
@@ -388,7 +388,8 @@ TEST(AttentionLayout, RegistryDeclaresEachBackend) {
   EXPECT_FALSE(backends[4].supports.prefix_cache);
   EXPECT_TRUE(backends[4].supports.chunked_prefill);
   EXPECT_FALSE(backends[4].supports.preemption_recompute);
-  EXPECT_FALSE(backends[4].runs_on_cuda);
+  EXPECT_TRUE(backends[4].supports.cuda_graphs);
+  EXPECT_TRUE(backends[4].runs_on_cuda);
   EXPECT_EQ(backends[4].bytes_per_token(smollm2_like()), 768 + 3 * 8);  // + a position and a score per KV head
 }
 

@@ -1,7 +1,8 @@
 // The decoder on the GPU against the CPU forward: teacher-forced along the llama.cpp parity
 // prompts of SmolLM2-135M and Gemma 3 270M, batched against alone, graphs against prefill, the
 // scheduler on the GPU, greedy runs of tiny random models, and layouts other than the model's own
-// (block_topk, sink_window and Gemma 3's window group: several KV cache groups). The GPU runs
+// (block_topk with and without reuse, sink_window, evict and Gemma 3's window group: several KV
+// cache groups). The GPU runs
 // bf16 weights without 8-bit activation quantization, so real files are compared by agreement,
 // not bit for bit.
 #include <gtest/gtest.h>
@@ -378,9 +379,10 @@ struct SchedulerRun {
 
 // n_requests greedy requests of prompt_length + i * length_step tokens through the scheduler on
 // m's runner (64 blocks a cache group), chunked (max_batched tokens a step) and batched, against
-// each alone on a runner of its own, which keeps every page; each difference is a test failure.
+// each alone on a runner of its own, which keeps every page; each difference is a test failure
+// unless must_equal is false (then only counted).
 SchedulerRun scheduler_requests_equal_alone(runtime::LoadedModel& m, int prompt_length, int length_step, int n_new,
-                                            int32_t max_batched, int n_requests = 4) {
+                                            int32_t max_batched, int n_requests = 4, bool must_equal = true) {
   scheduler::SchedulerConfig config;
   config.max_num_batched_tokens = max_batched;
   config.num_kv_blocks = 64;
@@ -421,7 +423,10 @@ SchedulerRun scheduler_requests_equal_alone(runtime::LoadedModel& m, int prompt_
     }
   }
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i], expected[i]) << "request " << i;
+    if (must_equal) {
+      EXPECT_EQ(got[i], expected[i]) << "request " << i;
+    }
+    EXPECT_EQ(got[i].size(), expected[i].size()) << "request " << i;
     run.equal += got[i] == expected[i];
   }
   EXPECT_EQ(s.stats().kv_blocks_used, 0);
@@ -451,6 +456,8 @@ struct LayoutCase {
   std::string layout;  // test_layout's
   std::function<std::vector<int32_t>(const gguf::GgufFile&)> tokens;
   double min_agreement;
+  size_t chunk = 1;  // CudaEvict: tokens a step after the prompt
+  friend void PrintTo(const LayoutCase& c, std::ostream* os) { *os << c.name; }
 };
 
 // The llama.cpp parity prompts of SmolLM2 and their greedy continuations, repeated to 640 tokens.
@@ -478,16 +485,27 @@ std::vector<int32_t> random_tokens(const gguf::GgufFile& file) {
   return tokens;
 }
 
-class CudaLayout : public ::testing::TestWithParam<LayoutCase> {};
+// A case's file and the CPU model under its layout (skipped without a GPU).
+class LayoutCaseTest : public ::testing::TestWithParam<LayoutCase> {
+ protected:
+  void SetUp() override {
+    auto query = query_devices();
+    if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
+    const std::string path = GetParam().model_path();
+    ASSERT_TRUE(std::ifstream(path)) << "no model file " << path << " (make setup fetches it)";
+    file_ = gguf::GgufFile::open(path);
+    cpu_model_ = std::make_unique<model::DecoderModel>(*file_, 2, test_layout(GetParam().layout));
+  }
+  std::unique_ptr<gguf::GgufFile> file_;
+  std::unique_ptr<model::DecoderModel> cpu_model_;
+};
+
+class CudaLayout : public LayoutCaseTest {};
 
 TEST_P(CudaLayout, TeacherForcedLogitsAgreeWithTheCpu) {
-  auto query = query_devices();
-  if (query.devices.empty()) GTEST_SKIP() << "no CUDA device: " << query.reason;
   const auto& param = GetParam();
-  const std::string path = param.model_path();
-  ASSERT_TRUE(std::ifstream(path)) << "no model file " << path << " (make setup fetches it)";
-  const auto file = gguf::GgufFile::open(path);
-  model::DecoderModel cpu_model(*file, 2, test_layout(param.layout));
+  const gguf::GgufFile* file = file_.get();
+  model::DecoderModel& cpu_model = *cpu_model_;
   const attention::AttentionPlan& plan = cpu_model.attention_plan();
   CudaDecoderModel gpu(cpu_model.config(), *gguf_weight_source(*file), std::vector<int32_t>(plan.groups.size(), 48), kBlock, plan);
   const std::vector<int32_t> tokens = param.tokens(*file);
@@ -532,6 +550,13 @@ INSTANTIATE_TEST_SUITE_P(
                       LayoutCase{"tiny_llama_block_topk", [] { return tiny_model_file("llama", 11, 1024); },
                                  R"({"layers": {"1": {"backend": "block_topk", "page_fraction": 0.125}}})", random_tokens,
                                  0.85},
+                      LayoutCase{"smollm2_block_topk_tidal", [] { return test::default_model_path(); },
+                                 "block_topk_tidal.json", parity_text, 0.85},
+                      LayoutCase{"tiny_llama_block_topk_reuse", [] { return tiny_model_file("llama", 11, 1024); },
+                                 R"({"layers": {"0": {"backend": "block_topk", "page_fraction": 0.125},
+                                                "1": {"backend": "block_topk", "page_fraction": 0.125,
+                                                      "reuse_selection_of": 0}}})",
+                                 random_tokens, 0.85},
                       LayoutCase{"smollm2_sink_window", [] { return test::default_model_path(); }, kSinkWindowLayout,
                                  parity_text, 0.9}),
     [](const ::testing::TestParamInfo<LayoutCase>& case_info) { return case_info.param.name; });
@@ -565,6 +590,101 @@ TEST_F(CudaLlama, SchedulerUnderSinkWindowMatchesAloneAndReleasesPages) {
   EXPECT_EQ(bound, 1 + 9 + 1);  // the sink block, blocks of 139 tokens (window + step - 1), the one being written
   EXPECT_LE(long_run.peak_used[1], bound);
   EXPECT_EQ(long_run.peak_used[0], 23);  // 359 tokens written: the last pick is never fed back
+}
+
+// evict on the GPU against the CPU under the same layout, teacher-forced along 640 tokens: a
+// 320-token prompt in one step, then a token a step (graphs) or chunks of 5 (a compacted
+// sequence's chunk, as a recompute after preemption runs: the split-KV kernel over its kept
+// keys), each side compacting its own cache
+// from its first decode step on (SoloSequence releases what a compaction empties, as kvcache
+// would). Both choose by attention::choose_kept, but each scores with its own rounding (and the GPU
+// from bf16 weights), so a key whose score nearly ties the last one kept may stay on one side
+// only: the logits are compared by argmax agreement, past the first 3 pages.
+class CudaEvict : public LayoutCaseTest {};
+
+TEST_P(CudaEvict, TeacherForcedLogitsAgreeWithTheCpuWhileBothCompact) {
+  const auto& param = GetParam();
+  const gguf::GgufFile* file = file_.get();
+  model::DecoderModel& cpu_model = *cpu_model_;
+  const attention::AttentionPlan& plan = cpu_model.attention_plan();
+  const std::vector<int32_t> tokens = param.tokens(*file);
+  const size_t vocab = static_cast<size_t>(cpu_model.config().vocab_size), prompt = tokens.size() / 2;
+  const auto run = [&](const model::ModelRunnerFactory& factory) {
+    runtime::SoloSequence alone(factory, static_cast<int32_t>(tokens.size()), plan.group_kinds());
+    std::span<const int32_t> all(tokens);
+    auto logits = alone.feed(all.first(prompt), model::LogitsWanted::kAll);
+    for (size_t pos = prompt; pos < tokens.size(); pos += param.chunk) {
+      const auto rows = alone.feed(all.subspan(pos, std::min(param.chunk, tokens.size() - pos)),
+                                   param.chunk == 1 ? model::LogitsWanted::kLast : model::LogitsWanted::kAll);
+      logits.insert(logits.end(), rows.begin(), rows.end());
+    }
+    return logits;
+  };
+  const auto cpu_logits = run(model::cpu_runner_factory(cpu_model));
+  const auto gpu_logits = run(cuda_runner_factory(*file, plan));
+  ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
+  int positions = 0, agree = 0, agree_decode = 0;
+  for (size_t row = 48; row < tokens.size(); ++row) {
+    const float* g = gpu_logits.data() + row * vocab;
+    const float* p = cpu_logits.data() + row * vocab;
+    for (size_t i = 0; i < vocab; ++i) ASSERT_TRUE(std::isfinite(g[i])) << "row " << row;
+    ++positions;
+    const bool same = argmax(g, vocab) == argmax(p, vocab);
+    agree += same;
+    agree_decode += same && row >= prompt;
+  }
+  std::printf("[cuda] %s teacher-forced vs CPU over %d positions (prompt %zu, decode %zu, both compacting): argmax "
+              "agreement %.1f%% (decode %.1f%%)\n",
+              param.name.c_str(), positions, prompt, tokens.size() - prompt, 100.0 * agree / positions,
+              100.0 * agree_decode / static_cast<double>(tokens.size() - prompt));
+  EXPECT_GE(static_cast<double>(agree) / positions, param.min_agreement);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, CudaEvict,
+    ::testing::Values(
+        LayoutCase{"smollm2_snapkv", [] { return test::default_model_path(); },
+                  R"({"layers": {"*": {"backend": "evict", "policy": "snapkv", "budget_tokens": 128,
+                                        "observation_window": 16}}})",
+                  parity_text, 0.85},
+        LayoutCase{"smollm2_h2o", [] { return test::default_model_path(); },
+                  R"({"layers": {"2-29": {"backend": "evict", "policy": "h2o", "budget_tokens": 128,
+                                           "recent_tokens": 64}}})",
+                  parity_text, 0.85},
+        LayoutCase{"tiny_llama_h2o", [] { return tiny_model_file("llama", 11, 1024); },
+                  R"({"layers": {"*": {"backend": "evict", "policy": "h2o", "budget_tokens": 96}}})", random_tokens,
+                  0.85},
+        LayoutCase{"tiny_llama_snapkv_chunks", [] { return tiny_model_file("llama", 12, 1024); },
+                  R"({"layers": {"*": {"backend": "evict", "policy": "snapkv", "budget_tokens": 96,
+                                        "observation_window": 16}}})",
+                  random_tokens, 0.85, 5}),
+    [](const ::testing::TestParamInfo<LayoutCase>& case_info) { return case_info.param.name; });
+
+// The scheduler on the GPU under SnapKV and H2O with budgets of 2 and 3 blocks: chunked, batched
+// requests run to their lengths, and the blocks compactions empty go back to the pool: one
+// 360-token sequence holds at most its prompt's blocks, then budget + one. Their tokens are
+// counted against each alone, not required equal: a sequence's kernels are its own whatever the
+// batch, but cuBLAS picks its GEMM by the step's token count, so batched logits differ from alone
+// in the last bits (BatchedAndChunkedMatchesAlone), and a key whose score nearly ties the last one
+// kept may then be evicted on one side only, which moves the tokens after it.
+TEST_F(CudaLlama, SchedulerUnderEvictRunsAndReleasesCompactedBlocks) {
+  for (const char* layout : {R"({"layers": {"*": {"backend": "evict", "policy": "snapkv", "budget_tokens": 32,
+                                                   "observation_window": 8}}})",
+                             R"({"layers": {"*": {"backend": "evict", "policy": "h2o", "budget_tokens": 48,
+                                                   "recent_tokens": 16}}})"}) {
+    auto m = runtime::LoadedModel::load(test::default_model_path(), 2, test_layout(layout));
+    m.make_runner = cuda_runner_factory(*m.file, m.model->attention_plan());
+    const SchedulerRun batched = scheduler_requests_equal_alone(m, 60, 37, 24, 40, 4, false);
+    const SchedulerRun long_run = scheduler_requests_equal_alone(m, 60, 0, 300, 40, 1, false);
+    const int64_t budget = m.model->attention_plan().groups[0].budget_blocks(kBlock);
+    std::printf("[cuda] scheduler under %s: %d / 4 requests' greedy tokens equal alone; one 360-token sequence %s alone "
+                "and peaks at %d evicting-group blocks (budget %lld blocks)\n",
+                m.model->attention_plan().layers[0].plan.eviction->policy == attention::EvictPolicy::kH2O ? "h2o" : "snapkv",
+                batched.equal, long_run.equal == 1 ? "equals" : "differs from", long_run.peak_used[0],
+                static_cast<long long>(budget));
+    // The prompt's 60 tokens (4 blocks) are the peak: decode steps compact at each full block past the budget.
+    EXPECT_LE(long_run.peak_used[0], std::max<int64_t>(budget + 1, 4));
+  }
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include "engine/cpu/ops.h"
 #include "engine/cuda/device.h"
 #include "engine/cuda/device_array.h"
+#include "engine/attention/eviction.h"
+#include "engine/cuda/eviction_ops.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/gpu_sampler.h"
 #include "engine/sampling/sample_row.h"
@@ -593,6 +595,247 @@ TEST_F(CudaOps, BlockTopkSelectionMatchesTheDefinitionAndAttendsToItsPages) {
 // The projections with their neighbours fused (at one token the GEMV stages the RMSNorm of its
 // input and gives out the gated activation) against the CPU's RMSNorm and the unfused ops. A row
 // wider than the GEMV stages (24,584) takes the RMSNorm kernel first.
+// evict: attention through EvictRows reads exactly a row's kept slots [0, packed_end) and those
+// from natural_begin on (the slots between hold NaN: a compaction emptied them); each key's score
+// grows by the softmax weights the scoring queries give it (H2O: every query; SnapKV: those of the
+// observation window), summed over its KV head's query heads, against a double reference, from 0
+// for the keys the step wrote, which get their positions.
+TEST_F(CudaOps, EvictAttentionKeyScoresAndCompactionMatchTheDefinition) {
+  SCOPED_TRACE(seed_);
+  const int block_size = 16;
+  for (int head_dim : {64, 128, 256}) {
+    for (auto [n_heads, n_kv_heads] : {std::pair{9, 3}, std::pair{8, 1}}) {
+      SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " heads " + std::to_string(n_heads) + "/" + std::to_string(n_kv_heads));
+      const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
+      // Row 0 never compacted, 40 keys; row 1 keeps slots [0, 32) and holds its own from 64 on, 100 keys.
+      const std::vector<int> lengths = {40, 100};
+      const std::vector<EvictRow> evict_rows = {{0, 0, 40, 0, 3}, {32, 64, 100, 3, 3}};
+      PagedCase c = paged_case(lengths, block_size, row);
+      for (int key = 32; key < 64; ++key) {
+        const auto at = static_cast<std::ptrdiff_t>(c.offset(1, key));
+        std::fill_n(c.k_cache.begin() + at, row, uint16_t{0xffff});
+        std::fill_n(c.v_cache.begin() + at, row, uint16_t{0xffff});
+      }
+      const int tokens = static_cast<int>(c.token_keys.size());  // 3 per row, its last positions
+      std::vector<int32_t> positions(c.token_keys.begin(), c.token_keys.end());
+      for (auto& p : positions) --p;
+      const int q_stride = (n_heads + 2 * n_kv_heads) * head_dim;
+      const auto q = random(static_cast<size_t>(tokens) * q_stride);
+      const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+      const int group = n_heads / n_kv_heads;
+      const auto keys_of = [&](int t, int) {
+        const EvictRow& r = evict_rows[static_cast<size_t>(c.token_table[t])];
+        std::vector<int> keys;
+        for (int key = 0; key < c.token_keys[t]; ++key) {
+          if (key < r.packed_end || key >= r.natural_begin) keys.push_back(key);
+        }
+        return keys;
+      };
+      const auto want_out = double_attention(c, q, q_stride, n_heads, n_kv_heads, head_dim, scale, keys_of);
+      // Each (token, head)'s scaled scores of its keys, in double.
+      const auto scores_of = [&](int t, int h) {
+        const int kv_head = h / group;
+        std::vector<double> s;
+        for (int key : keys_of(t, kv_head)) {
+          const size_t at = c.offset(c.token_table[t], key) + static_cast<size_t>(kv_head) * head_dim;
+          double dot = 0.0;
+          for (int e = 0; e < head_dim; ++e) dot += static_cast<double>(q[t * q_stride + h * head_dim + e]) * fp16_to_f32(c.k_cache[at + e]);
+          s.push_back(dot * scale);
+        }
+        return s;
+      };
+      const size_t n_slots = c.k_cache.size() / row;
+      const auto initial_scores = random(n_slots * n_kv_heads);
+      std::vector<int32_t> initial_positions(n_slots * n_kv_heads);
+      std::iota(initial_positions.begin(), initial_positions.end(), 1000);
+
+      DeviceArray<float> d_q(q);
+      DeviceArray<uint16_t> d_k(c.k_cache), d_v(c.v_cache), d_out(static_cast<size_t>(tokens) * n_heads * head_dim);
+      DeviceArray<int32_t> d_tables(c.tables), d_table(c.token_table), d_keys(c.token_keys), d_positions(positions);
+      DeviceArray<EvictRow> d_rows(evict_rows);
+      DeviceArray<float> d_lse(static_cast<size_t>(tokens) * n_heads);
+      const PagedAttentionShape shape{tokens, n_heads, n_kv_heads, head_dim, block_size, q_stride, c.max_blocks, 100, scale};
+      DeviceArray<float> d_workspace(std::max<size_t>(1, paged_attention_workspace(shape)));
+      d_out.poison();
+      d_lse.poison();
+      paged_attention(d_q.get(), d_k.get(), d_v.get(), d_tables.get(), d_table.get(), d_keys.get(), nullptr, d_out.get(),
+                      d_lse.get(), d_workspace.get(), shape, nullptr, {}, d_rows.get());
+      sync();
+      EXPECT_LT(relative_error(from_bf16(d_out.download()), want_out), 1e-2);
+
+      for (auto policy : {attention::EvictPolicy::kH2O, attention::EvictPolicy::kSnapKv}) {
+        attention::EvictionPlan plan;
+        plan.policy = policy;
+        plan.recent_tokens = 2;  // SnapKV's observation window: each row's last two queries score
+        SCOPED_TRACE(policy == attention::EvictPolicy::kH2O ? "h2o" : "snapkv");
+        // The keys the step wrote (each token's own) start at 0 and get their positions.
+        std::vector<double> want(initial_scores.begin(), initial_scores.end());
+        std::vector<int32_t> want_positions = initial_positions;
+        for (int t = 0; t < tokens; ++t) {
+          const size_t slot = c.offset(c.token_table[t], positions[t]) / row;
+          for (int h = 0; h < n_kv_heads; ++h) {
+            want[slot * n_kv_heads + h] = 0.0;
+            want_positions[slot * n_kv_heads + h] = positions[t];
+          }
+        }
+        for (int t = 0; t < tokens; ++t) {
+          const EvictRow& r = evict_rows[static_cast<size_t>(c.token_table[t])];
+          if (!attention::scores_query(plan, positions[t], r.prompt_end)) continue;
+          for (int h = 0; h < n_heads; ++h) {
+            const auto s = scores_of(t, h);
+            const double m = *std::max_element(s.begin(), s.end());
+            double total = 0.0;
+            for (double v : s) total += std::exp(v - m);
+            const auto keys = keys_of(t, h / group);
+            for (size_t j = 0; j < keys.size(); ++j) {
+              const size_t slot = c.offset(c.token_table[t], keys[j]) / row;
+              want[slot * n_kv_heads + h / group] += std::exp(s[j] - m) / total;
+            }
+          }
+        }
+        DeviceArray<float> d_scores(initial_scores);
+        DeviceArray<int32_t> d_slot_positions(initial_positions);
+        accumulate_key_scores(d_q.get(), d_k.get(), d_lse.get(), d_tables.get(), d_positions.get(), d_rows.get(), 2,
+                              d_slot_positions.get(), d_scores.get(), shape, plan, nullptr);
+        sync();
+        const auto got = d_scores.download();
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * (1.0 + std::abs(want[i]))) << "slot " << i / n_kv_heads;
+        EXPECT_EQ(d_slot_positions.download(), want_positions);
+      }
+    }
+  }
+}
+
+// evict's compaction on the GPU: choose_kept_slots keeps exactly attention::choose_kept's
+// candidates (protected sinks and recent keys, SnapKV's generated keys, then scores with many
+// ties, newer first; SnapKV's scores max-pooled at a first compaction), and compact_slots leaves K,
+// V, positions and scores as the CPU's one-by-one moves do. Two layers of one group (SnapKV, H2O)
+// and two sequences compact in one launch: A's first compaction (320 candidates, 20 of them
+// generated), and B's later one (its 64 kept keys and 16 written since).
+TEST_F(CudaOps, EvictCompactionKeepsWhatChooseKeptKeeps) {
+  SCOPED_TRACE(seed_);
+  const int block_size = 16, n_kv_heads = 3, budget_blocks = 4, keep = budget_blocks * block_size;
+  const std::vector<attention::EvictionPlan> plans = {{attention::EvictPolicy::kSnapKv, keep, 4, 8, 7},
+                                                      {attention::EvictPolicy::kH2O, keep, 4, 24, 1}};
+  for (int head_dim : {64, 256}) {
+    SCOPED_TRACE("head_dim " + std::to_string(head_dim));
+    struct LayerData {
+      std::vector<uint16_t> k, v;
+      std::vector<int32_t> positions;
+      std::vector<float> scores;
+    };
+    std::vector<LayerData> inputs, wanted;
+    std::vector<int32_t> candidates;
+    std::vector<CompactionRow> rows;
+    const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
+    // Blocks shuffled between A (21 blocks) and B (8: blocks 4-5 emptied by its last compaction).
+    std::vector<int32_t> blocks(29);
+    std::iota(blocks.begin(), blocks.end(), 0);
+    std::shuffle(blocks.begin(), blocks.end(), rng_);
+    std::vector<int32_t> table_a(blocks.begin(), blocks.begin() + 21), table_b(blocks.begin() + 21, blocks.end());
+    table_b[4] = table_b[5] = -1;
+    struct Sequence {
+      const std::vector<int32_t>& table;
+      int64_t end, prompt_end;
+    };
+    const std::vector<Sequence> sequences = {{table_a, 21 * 16 - 5, 300}, {table_b, 7 * 16 + 3, 50}};
+    for (const attention::EvictionPlan& plan : plans) {  // each layer its own keys, positions and scores
+      const size_t n_slots = 29 * static_cast<size_t>(block_size);
+      std::vector<uint16_t> k_cache(n_slots * row), v_cache(k_cache.size());
+      for (auto& x : k_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
+      for (auto& x : v_cache) x = f32_to_fp16(std::normal_distribution<float>(0.0f, 1.0f)(rng_));
+      std::vector<int32_t> slot_positions(n_slots * n_kv_heads, -7);
+      std::vector<float> slot_scores(n_slots * n_kv_heads);
+      for (auto& x : slot_scores) x = std::round(std::normal_distribution<float>(0.0f, 2.0f)(rng_)) / 4.0f;  // many ties
+      const auto cache_slot = [&](const std::vector<int32_t>& table, int64_t slot) {
+        return static_cast<int32_t>(table[static_cast<size_t>(slot / block_size)] * block_size + slot % block_size);
+      };
+      // Positions: A's keys at their own slots; B's 64 kept keys an ascending pick of 0..95 per head.
+      for (int64_t slot = 0; slot < 21 * 16; ++slot) {
+        for (int h = 0; h < n_kv_heads; ++h) slot_positions[static_cast<size_t>(cache_slot(table_a, slot)) * n_kv_heads + h] = static_cast<int32_t>(slot);
+      }
+      for (int h = 0; h < n_kv_heads; ++h) {
+        std::vector<int32_t> kept(96);
+        std::iota(kept.begin(), kept.end(), 0);
+        std::shuffle(kept.begin(), kept.end(), rng_);
+        kept.resize(keep);
+        std::ranges::sort(kept);
+        for (int64_t slot = 0; slot < 8 * 16; ++slot) {
+          if (slot / block_size == 4 || slot / block_size == 5) continue;
+          slot_positions[static_cast<size_t>(cache_slot(table_b, slot)) * n_kv_heads + h] =
+              slot < keep ? kept[static_cast<size_t>(slot)] : static_cast<int32_t>(slot);
+        }
+      }
+
+      // The plan and inputs, as plan_step makes them (the same for every layer), and the CPU's
+      // compaction of copies.
+      candidates.clear();
+      rows.clear();
+      std::vector<uint16_t> want_k = k_cache, want_v = v_cache;
+      std::vector<int32_t> want_positions = slot_positions;
+      std::vector<float> want_scores = slot_scores;
+      for (const Sequence& seq : sequences) {
+        const auto c = attention::plan_compaction(seq.table, budget_blocks, block_size, seq.end, seq.prompt_end);
+        ASSERT_TRUE(c.has_value());
+        const auto first = static_cast<int32_t>(candidates.size()), n = static_cast<int32_t>(c->candidates());
+        for (int32_t i = 0; i < n; ++i) candidates.push_back(cache_slot(seq.table, c->slot(i)));
+        rows.push_back({first, n, static_cast<int32_t>(seq.end), static_cast<int32_t>(seq.prompt_end), c->first() ? 1 : 0});
+        for (int h = 0; h < n_kv_heads; ++h) {
+          std::vector<int32_t> positions;
+          std::vector<float> scores;
+          for (int32_t i = 0; i < n; ++i) {
+            positions.push_back(slot_positions[static_cast<size_t>(candidates[first + i]) * n_kv_heads + h]);
+            scores.push_back(slot_scores[static_cast<size_t>(candidates[first + i]) * n_kv_heads + h]);
+          }
+          const auto kept = attention::choose_kept(plan, *c, positions, scores, seq.end, seq.prompt_end);
+          ASSERT_EQ(kept.size(), static_cast<size_t>(keep));
+          for (size_t j = 0; j < kept.size(); ++j) {
+            const size_t from = static_cast<size_t>(candidates[first + kept[j]]), to = static_cast<size_t>(candidates[first + j]);
+            const size_t head = static_cast<size_t>(h) * head_dim;
+            std::copy_n(want_k.begin() + from * row + head, head_dim, want_k.begin() + to * row + head);
+            std::copy_n(want_v.begin() + from * row + head, head_dim, want_v.begin() + to * row + head);
+            want_positions[to * n_kv_heads + h] = positions[static_cast<size_t>(kept[j])];
+            want_scores[to * n_kv_heads + h] = scores[static_cast<size_t>(kept[j])];
+          }
+        }
+      }
+      inputs.push_back({k_cache, v_cache, slot_positions, slot_scores});
+      wanted.push_back({want_k, want_v, want_positions, want_scores});
+    }
+    struct DeviceLayer {
+      DeviceArray<uint16_t> k, v;
+      DeviceArray<int32_t> positions;
+      DeviceArray<float> scores;
+    };
+    std::vector<DeviceLayer> device;
+    std::vector<EvictingLayer> layers;
+    for (size_t l = 0; l < plans.size(); ++l) {
+      DeviceLayer& d = device.emplace_back(DeviceLayer{DeviceArray<uint16_t>(inputs[l].k), DeviceArray<uint16_t>(inputs[l].v),
+                                                       DeviceArray<int32_t>(inputs[l].positions),
+                                                       DeviceArray<float>(inputs[l].scores)});
+      layers.push_back({d.k.get(), d.v.get(), d.positions.get(), d.scores.get(),
+                        plans[l].policy == attention::EvictPolicy::kH2O ? 1 : 0, plans[l].sink_tokens, plans[l].recent_tokens,
+                        plans[l].pool_kernel});
+    }
+    DeviceArray<EvictingLayer> d_layers(layers);
+    DeviceArray<int32_t> d_candidates(candidates);
+    DeviceArray<CompactionRow> d_rows(rows);
+    DeviceArray<unsigned long long> d_keys(plans.size() * candidates.size() * n_kv_heads);
+    DeviceArray<SlotMove> d_moves(plans.size() * rows.size() * n_kv_heads * keep);
+    choose_kept_slots(d_candidates.get(), static_cast<int>(candidates.size()), d_rows.get(), 2, keep, n_kv_heads,
+                      d_layers.get(), 2, d_keys.get(), d_moves.get(), nullptr);
+    compact_slots(d_moves.get(), 2, keep, n_kv_heads, head_dim, d_layers.get(), 2, nullptr);
+    sync();
+    for (size_t l = 0; l < plans.size(); ++l) {
+      SCOPED_TRACE(l == 0 ? "snapkv" : "h2o");
+      EXPECT_EQ(device[l].positions.download(), wanted[l].positions);
+      EXPECT_EQ(device[l].scores.download(), wanted[l].scores);
+      EXPECT_TRUE(device[l].k.download() == wanted[l].k);
+      EXPECT_TRUE(device[l].v.download() == wanted[l].v);
+    }
+  }
+}
+
 TEST_F(CudaOps, NormAndGatedProjectionsMatchTheCpuAndTheUnfusedOps) {
   SCOPED_TRACE(seed_);
   const int n_ff = 68, out = 2 * n_ff;

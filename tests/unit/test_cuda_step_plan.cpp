@@ -141,5 +141,40 @@ TEST(CudaStepPlan, EachCacheGroupHasItsOwnSlotsTablesAndCompletedBlocks) {
   }
 }
 
+// A paged group and an evicting group with a budget of 2 blocks: each table row gets an EvictRow
+// in the evicting group -- its compacted layout (attention::compacted_layout of its table), its
+// prompt's end and its tokens -- and zeros in the paged group; a compacted sequence's tokens are
+// listed for the split-KV kernel, not tiled; a model without an evicting group packs none.
+TEST(CudaStepPlan, EvictingGroupsGetEachRowsLayoutPromptEndAndTokens) {
+  const kvcache::CacheKind kinds[] = {kvcache::CacheKind::kPagedKv, kvcache::CacheKind::kEvictingKv};
+  const std::vector<int32_t> blocks = {16, 16}, budgets = {0, 2};
+  std::vector<int32_t> a = {7, 8, 9}, b = {4, 5};
+  // a: a 3-token chunk at 20 of a 30-token prompt, never compacted. b: compacted (its blocks 2-3
+  // emptied), writing positions 70-71 in block 4 (recomputed after a preemption).
+  std::vector<int32_t> paged_a = {0, 1}, evict_a = {5, 6}, paged_b = {2, 3, 4, 8, 9}, evict_b = {10, 11, -1, -1, 12};
+  model::ForwardBatch batch = {{a, 20, {paged_a, evict_a}}, {b, 70, {paged_b, evict_b}}};
+  batch[0].prompt_tokens = 30;
+  batch[1].prompt_tokens = 40;
+  const auto flat = model::flatten(batch, 4096, 1000, 16, kinds);
+  const auto plan = plan_step(batch, flat, 16, blocks, budgets);
+  ASSERT_EQ(plan.shape.evict_rows, 2);
+  EXPECT_EQ(plan.tiles.size(), 1u);  // a's
+  EXPECT_EQ(plan.decode_list, (std::vector<int32_t>{3, 4}));
+  std::vector<int32_t> in(plan.shape.total());
+  pack_step(plan, batch, flat, 16, blocks, in.data(), budgets);
+  const auto* paged_rows = reinterpret_cast<const EvictRow*>(in.data() + plan.shape.evict_rows_of(0));
+  const auto* evict_rows = reinterpret_cast<const EvictRow*>(in.data() + plan.shape.evict_rows_of(1));
+  const auto fields = [](const EvictRow& r) {
+    return std::vector<int32_t>{r.packed_end, r.natural_begin, r.prompt_end, r.first_token, r.tokens};
+  };
+  EXPECT_EQ(fields(paged_rows[0]), (std::vector<int32_t>{0, 0, 0, 0, 0}));
+  EXPECT_EQ(fields(evict_rows[0]), (std::vector<int32_t>{0, 0, 30, 0, 3}));
+  EXPECT_EQ(fields(evict_rows[1]), (std::vector<int32_t>{32, 64, 40, 3, 2}));
+  const auto unevicted = plan_step(batch, flat, 16, blocks);
+  EXPECT_EQ(unevicted.shape.evict_rows, 0);
+  EXPECT_EQ(unevicted.tiles.size(), 2u);
+  EXPECT_TRUE(unevicted.decode_list.empty());
+}
+
 }  // namespace
 }  // namespace strata::cuda

@@ -5,7 +5,8 @@
 // split, each writes its normalized partial output and log-sum-exp and merge_splits combines
 // them exactly. Serves decode tokens and prefill tokens alike (each token sees its own keys).
 // The keys of a (token, KV head) are one run of indices: all earlier keys, sink keys then a
-// window, or the pages of a list (block_topk's selection, page_selection.cuh).
+// window, the pages of a list (block_topk's selection, page_selection.cuh), or an evicting
+// sequence's kept keys then those written since (EvictRow).
 // Batch invariance: a token's split boundaries depend on its own key count only, never on the
 // batch or the grid, so its result is the same alone or in any batch.
 #pragma once
@@ -16,6 +17,7 @@
 #include <cstdint>
 
 #include "engine/attention/page_selection.h"
+#include "engine/cuda/eviction_inputs.h"
 #include "engine/cuda/kernels/dependent_launch.cuh"
 #include "engine/cuda/kernels/reduce.cuh"
 
@@ -53,6 +55,7 @@ struct PagedAttentionArgs {
                           // min(P, K) of them (page_selection.cuh)
   int list_stride;
   attention::PageBudget budget;  // K, with page_lists
+  const EvictRow* evict_rows;    // or null: per block-table row, the slots of its kept keys
 };
 
 // The keys one (token, KV head) attends to as indices 0..span, in key order.
@@ -74,6 +77,10 @@ __device__ inline KeyRun attended_keys(const PagedAttentionArgs& a, int t, int k
     const int* pages = a.page_lists + (static_cast<size_t>(t) * a.n_kv_heads + kv_head) * a.list_stride;
     const int unwritten = pages[count - 1] == n_pages - 1 ? n_pages * a.block_size - n_keys : 0;
     return {pages, a.block_size, 0, 0, count * a.block_size - unwritten};
+  }
+  if (a.evict_rows != nullptr) {  // slots [0, packed_end), then from natural_begin on
+    const EvictRow& row = a.evict_rows[a.token_table[t]];
+    return {nullptr, a.block_size, row.packed_end, row.natural_begin, row.packed_end + n_keys - row.natural_begin};
   }
   const int first_key = a.window > 0 ? max(0, n_keys - a.window) : 0;
   const int sinks = min(a.sinks, first_key);

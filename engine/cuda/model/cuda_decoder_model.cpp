@@ -7,6 +7,7 @@
 
 #include "engine/attention/device_support.h"
 #include "engine/cuda/device_array.h"
+#include "engine/cuda/eviction_ops.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/gpu_sampler.h"
 #include "engine/cuda/graph_cache.h"
@@ -16,6 +17,27 @@
 #include "engine/model/cached_reads.h"
 
 namespace strata::cuda {
+namespace {
+
+// State::selection_slot of each layer; `slots` gets how many there are.
+std::vector<int> selection_slots_of(const attention::AttentionPlan& plan, int& slots) {
+  std::vector<int> slot(plan.layers.size(), -1);
+  const auto reused = [&](size_t source) {
+    return std::ranges::any_of(plan.layers, [&](const auto& a) { return a.plan.reuse_selection_of == static_cast<int>(source); });
+  };
+  slots = 1;
+  for (size_t li = 0; li < plan.layers.size(); ++li) {
+    const attention::LayerPlan& p = plan.layers[li].plan;
+    if (p.scores_pages()) {
+      slot[li] = reused(li) ? slots++ : 0;
+    } else if (p.page_budget) {
+      slot[li] = slot[static_cast<size_t>(p.reuse_selection_of)];
+    }
+  }
+  return slot;
+}
+
+}  // namespace
 
 struct CudaDecoderModel::State {
   struct Layer {
@@ -41,10 +63,27 @@ struct CudaDecoderModel::State {
   // blocks being the group's. The last block is scratch: the padding rows of a graph step write
   // and read there.
   std::vector<DeviceArray<uint16_t>> k_cache, v_cache;
-  // block_topk: per layer its budget (none: other backends) and its key bounds, [blocks + 1 blocks
-  // x 2 x kv_heads x head_dim] fp16 (min then max) of its group's blocks, empty for other layers.
+  // block_topk: per layer its budget (none: other backends) and, for a layer that scores pages,
+  // its key bounds, [blocks + 1 blocks x 2 x kv_heads x head_dim] fp16 (min then max) of its
+  // group's blocks, empty for other layers.
   std::vector<std::optional<attention::PageBudget>> page_budgets;
   std::vector<DeviceArray<uint16_t>> bounds;
+  // block_topk: per layer the slot of page_lists its selection is in (-1: other backends); a
+  // layer reusing another's choice (TidalDecode) reads its source's slot. A chosen layer keeps a
+  // slot of its own, which no later layer overwrites; the others share slot 0.
+  std::vector<int> selection_slot;
+  int selection_slots = 0;
+  // evict: per group its budget in blocks (0: other kinds) and its layers for the compaction
+  // kernels (empty for other kinds), per layer its slots' metadata, [blocks + 1 blocks x
+  // block_size x kv_heads] (positions, scores; empty for other layers), the compactions' scratch
+  // and what the latest step's compactions emptied.
+  std::vector<int32_t> evict_budget_blocks;
+  std::vector<DeviceArray<EvictingLayer>> evicting_layers;
+  std::vector<DeviceArray<int32_t>> slot_positions;
+  std::vector<DeviceArray<float>> slot_scores;
+  DeviceArray<unsigned long long> rank_keys;
+  DeviceArray<SlotMove> slot_moves;
+  std::vector<model::CompactedBlocks> compacted;
   Gemm gemm;
   cudaStream_t stream = nullptr;
   GraphCache graphs;
@@ -52,7 +91,7 @@ struct CudaDecoderModel::State {
   // Step buffers, grown to the largest step seen; growing one drops the captured graphs, which
   // hold their addresses.
   DeviceArray<int32_t> inputs;
-  DeviceArray<float> x, qkv, gate_up, proj, out_x, logits, attn_workspace, selection_workspace;
+  DeviceArray<float> x, qkv, gate_up, proj, out_x, logits, attn_workspace, selection_workspace, lse;
   DeviceArray<int32_t> page_lists;
   DeviceArray<uint16_t> h, attn, act;
   PinnedBuffer<int32_t> staging;
@@ -60,12 +99,16 @@ struct CudaDecoderModel::State {
   int32_t last_outputs = 0;            // logits rows the latest step left in `logits`
   GpuSampler sampler;
 
+  // A step buffer of at least n elements; growing one drops the graphs.
   template <typename T>
   T* ensure(DeviceArray<T>& array, size_t n) {
-    if (array.size() < n) {
-      graphs.clear();
-      array = DeviceArray<T>(std::max(n, array.size() * 2));
-    }
+    if (array.size() < n) graphs.clear();
+    return grown(array, n);
+  }
+  // A buffer no graph holds, of at least n elements.
+  template <typename T>
+  static T* grown(DeviceArray<T>& array, size_t n) {
+    if (array.size() < n) array = DeviceArray<T>(std::max(n, array.size() * 2));
     return array.get();
   }
 };
@@ -90,7 +133,12 @@ CudaDecoderModel::CudaDecoderModel(const model::ModelConfig& config, WeightSourc
                                 std::to_string(plan.groups.size()) + " cache groups");
   }
   for (const auto& layer : plan.layers) s.page_budgets.push_back(layer.plan.page_budget);
+  s.selection_slot = selection_slots_of(plan, s.selection_slots);
   s.group_kinds = plan.group_kinds();
+  for (const auto& group : plan.groups) {
+    s.evict_budget_blocks.push_back(
+        group.kind == kvcache::CacheKind::kEvictingKv ? static_cast<int32_t>(group.budget_blocks(block_size)) : 0);
+  }
   s.plan = std::move(plan);
   s.blocks_per_group = std::move(blocks_per_group);
   s.config = config;
@@ -143,7 +191,22 @@ CudaDecoderModel::CudaDecoderModel(const model::ModelConfig& config, WeightSourc
     const auto blocks = static_cast<size_t>(s.blocks_per_group[static_cast<size_t>(group)]) + 1;  // and a scratch block
     s.k_cache.emplace_back(blocks * block_size * kv_dim);
     s.v_cache.emplace_back(blocks * block_size * kv_dim);
-    s.bounds.emplace_back(s.page_budgets[static_cast<size_t>(i)] ? blocks * 2 * kv_dim : 0);
+    s.bounds.emplace_back(s.plan.layers[static_cast<size_t>(i)].plan.scores_pages() ? blocks * 2 * kv_dim : 0);
+    const size_t metadata = s.plan.layers[static_cast<size_t>(i)].plan.eviction ? blocks * block_size * c.n_kv_heads : 0;
+    s.slot_positions.emplace_back(metadata);
+    s.slot_scores.emplace_back(metadata);
+  }
+  for (const auto& group : s.plan.groups) {
+    std::vector<EvictingLayer> evicting;
+    for (const int32_t li : group.layers) {
+      const auto l = static_cast<size_t>(li);
+      const auto& eviction = s.plan.layers[l].plan.eviction;
+      if (!eviction) continue;
+      evicting.push_back({s.k_cache[l].get(), s.v_cache[l].get(), s.slot_positions[l].get(), s.slot_scores[l].get(),
+                          eviction->policy == attention::EvictPolicy::kH2O ? 1 : 0, eviction->sink_tokens,
+                          eviction->recent_tokens, eviction->pool_kernel});
+    }
+    s.evicting_layers.emplace_back(evicting);
   }
 }
 
@@ -168,11 +231,11 @@ void CudaDecoderModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   const int32_t n_blocks = s.blocks_per_group[static_cast<size_t>(group)];
   if (src < 0 || src >= n_blocks || dst < 0 || dst >= n_blocks) throw std::invalid_argument("copy_kv_block: block id out of range");
   const size_t row = static_cast<size_t>(s.config.n_kv_heads) * s.config.head_dim;
-  const auto copy = [&](std::vector<DeviceArray<uint16_t>>& arrays, size_t block) {
+  const auto copy = [&]<typename T>(std::vector<DeviceArray<T>>& arrays, size_t block) {
     for (const int32_t layer : s.plan.groups[static_cast<size_t>(group)].layers) {
-      DeviceArray<uint16_t>& array = arrays[static_cast<size_t>(layer)];
+      DeviceArray<T>& array = arrays[static_cast<size_t>(layer)];
       if (array.size() == 0) continue;
-      check(cudaMemcpyAsync(array.get() + dst * block, array.get() + src * block, block * sizeof(uint16_t),
+      check(cudaMemcpyAsync(array.get() + dst * block, array.get() + src * block, block * sizeof(T),
                             cudaMemcpyDeviceToDevice, s.stream),
             "copy_kv_block");
     }
@@ -180,6 +243,8 @@ void CudaDecoderModel::copy_kv_block(int group, int32_t src, int32_t dst) {
   copy(s.k_cache, s.block_size * row);
   copy(s.v_cache, s.block_size * row);
   copy(s.bounds, 2 * row);
+  copy(s.slot_positions, static_cast<size_t>(s.block_size) * s.config.n_kv_heads);
+  copy(s.slot_scores, static_cast<size_t>(s.block_size) * s.config.n_kv_heads);
 }
 
 void CudaDecoderModel::step(const model::ForwardBatch& batch) {
@@ -187,13 +252,13 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
   const auto& c = s.config;
   const model::FlatBatch flat = model::flatten(batch, c.context_length, c.vocab_size, s.block_size, s.group_kinds);
   model::check_reads_are_cached(batch, s.plan, s.block_size);
-  const StepPlan plan = plan_step(batch, flat, s.block_size, s.blocks_per_group);
+  const StepPlan plan = plan_step(batch, flat, s.block_size, s.blocks_per_group, s.evict_budget_blocks);
   const StepShape& step = plan.shape;
   const int bucket = plan.graph_bucket;
   const int d = c.n_embd, q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   check(cudaEventSynchronize(s.staging_free), "wait for the previous step's inputs");
-  int32_t* in = s.staging.reserve(step.total());
-  pack_step(plan, batch, flat, s.block_size, s.blocks_per_group, in);  // scratch: the block past each group's last
+  int32_t* in = s.staging.reserve(plan.packed_size);
+  pack_step(plan, batch, flat, s.block_size, s.blocks_per_group, in, s.evict_budget_blocks);  // scratch: the block past each group's last
 
   // Buffers first (growing one drops the graphs), then the inputs.
   const auto nt = static_cast<size_t>(step.tokens);
@@ -201,7 +266,7 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
   const PagedAttentionShape attention{decodes,      c.n_heads,         c.n_kv_heads,    c.head_dim,
                                       s.block_size, q_dim + 2 * kv_dim, step.table_width, step.max_keys,
                                       c.features.scale_queries ? 1.0f : c.attention_scale};
-  int32_t* inputs = s.ensure(s.inputs, step.total());
+  int32_t* inputs = s.ensure(s.inputs, plan.packed_size);
   float* x = s.ensure(s.x, nt * d);
   float* qkv = s.ensure(s.qkv, nt * (q_dim + 2 * kv_dim));
   float* gate_up = s.ensure(s.gate_up, nt * 2 * c.n_ff);
@@ -225,12 +290,14 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
     list_stride = std::max(list_stride, page_list_stride(selection));
   }
   listed_attention.max_keys = std::min(step.max_keys, list_stride * s.block_size);
+  // evict layers keep each token's log-sum-exp for the keys' scores.
+  float* lse = step.evict_rows > 0 ? s.ensure(s.lse, nt * c.n_heads) : nullptr;
   float* workspace = s.ensure(s.attn_workspace, std::max<size_t>({1, paged_attention_workspace(attention),
                                                                    selects ? paged_attention_workspace(listed_attention) : 0}));
   float* scores = selects ? s.ensure(s.selection_workspace, std::max<size_t>(1, page_selection_workspace(selection))) : nullptr;
-  int32_t* page_lists =
-      selects ? s.ensure(s.page_lists, std::max<size_t>(1, nt * c.n_kv_heads * static_cast<size_t>(list_stride))) : nullptr;
-  check(cudaMemcpyAsync(inputs, in, step.total() * sizeof(int32_t), cudaMemcpyHostToDevice, s.stream), "upload step inputs");
+  const size_t list_slot = nt * c.n_kv_heads * static_cast<size_t>(list_stride);
+  int32_t* page_lists = selects ? s.ensure(s.page_lists, std::max<size_t>(1, list_slot * s.selection_slots)) : nullptr;
+  check(cudaMemcpyAsync(inputs, in, plan.packed_size * sizeof(int32_t), cudaMemcpyHostToDevice, s.stream), "upload step inputs");
   check(cudaEventRecord(s.staging_free, s.stream), "cudaEventRecord");
 
   const int32_t* tokens = inputs;
@@ -272,14 +339,28 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
       } else {
         s.gemm.rope_linear(attn_input, l.w_qkv.get(), qkv, d, positions, slots, k_cache, v_cache, rope, s.stream);
       }
-      if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
-        uint16_t* bounds = s.bounds[static_cast<size_t>(li)].get();
-        page_bounds(k_cache, completed, step.completed_blocks, bounds, c.n_kv_heads, c.head_dim, s.block_size, s.stream);
+      if (const auto& eviction = layer.plan.eviction) {
+        // Listed tokens read their sequence's kept keys and those written since; prefill tiles
+        // are of sequences not compacted yet (plan_step lists the others' tokens), whose keys
+        // are all their earlier ones.
+        const auto* rows = reinterpret_cast<const EvictRow*>(inputs + step.evict_rows_of(layer.cache_group));
+        paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, listed, attn, lse, workspace, attention, s.stream, {},
+                        rows);
+        prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, lse, attention, s.stream);
+        accumulate_key_scores(qkv, k_cache, lse, tables, positions, rows, step.evict_rows,
+                              s.slot_positions[static_cast<size_t>(li)].get(), s.slot_scores[static_cast<size_t>(li)].get(),
+                              attention, *eviction, s.stream);
+      } else if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
         PageSelectionShape layer_selection = selection;
         layer_selection.budget = *budget;
-        select_pages(qkv, bounds, tables, token_table, keys, page_lists, scores, layer_selection, s.stream);
+        int32_t* lists = page_lists + list_slot * static_cast<size_t>(s.selection_slot[static_cast<size_t>(li)]);
+        if (layer.plan.scores_pages()) {
+          uint16_t* bounds = s.bounds[static_cast<size_t>(li)].get();
+          page_bounds(k_cache, completed, step.completed_blocks, bounds, c.n_kv_heads, c.head_dim, s.block_size, s.stream);
+          select_pages(qkv, bounds, tables, token_table, keys, lists, scores, layer_selection, s.stream);
+        }
         paged_attention(qkv, k_cache, v_cache, tables, token_table, keys, nullptr, attn, nullptr, workspace, listed_attention,
-                        s.stream, {page_lists, page_list_stride(layer_selection), *budget});
+                        s.stream, {lists, page_list_stride(layer_selection), *budget});
       } else {
         PagedAttentionShape layer_attention = attention;
         layer_attention.window = layer.plan.window_tokens;
@@ -310,7 +391,28 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
   }
 
   s.last_outputs = plan.outputs;
+
+  // Compactions after the step (outside its graph: they differ step by step), every layer of an
+  // evicting group at once: the kept keys chosen, then moved to the front slots.
+  s.compacted.clear();
+  for (const GroupCompactions& gc : plan.compactions) {
+    const auto n = static_cast<int>(gc.compactions.size());
+    const DeviceArray<EvictingLayer>& layers = s.evicting_layers[static_cast<size_t>(gc.group)];
+    const auto n_layers = static_cast<int>(layers.size());
+    const auto* rows = reinterpret_cast<const CompactionRow*>(inputs + gc.rows_at);
+    unsigned long long* rank_keys =
+        State::grown(s.rank_keys, static_cast<size_t>(n_layers) * c.n_kv_heads * static_cast<size_t>(gc.candidates));
+    SlotMove* moves = State::grown(s.slot_moves, static_cast<size_t>(n_layers) * n * c.n_kv_heads * gc.keep);
+    choose_kept_slots(inputs + gc.candidates_at, gc.candidates, rows, n, gc.keep, c.n_kv_heads, layers.get(), n_layers,
+                      rank_keys, moves, s.stream);
+    compact_slots(moves, n, gc.keep, c.n_kv_heads, c.head_dim, layers.get(), n_layers, s.stream);
+    for (size_t ci = 0; ci < gc.compactions.size(); ++ci) {
+      s.compacted.push_back(model::CompactedBlocks{gc.sequences[ci], gc.group, gc.compactions[ci].emptied});
+    }
+  }
 }
+
+std::vector<model::CompactedBlocks> CudaDecoderModel::compacted_blocks() { return state_->compacted; }
 
 std::vector<float> CudaDecoderModel::logits() {
   State& s = *state_;

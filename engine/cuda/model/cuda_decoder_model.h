@@ -3,6 +3,8 @@
 // fp16 paged KV cache in device memory (one pool per cache group of the attention plan, as the
 // CPU's CpuKvCache), one forward per ragged batch with the same contract as the CPU model.
 // Decode steps (one token per sequence) replay CUDA graphs captured per batch-size bucket.
+// Attention per layer as its plan says: full (with a trained window as a mask or released
+// pages), sink_window, block_topk and evict (kernels/key_eviction.cuh).
 #pragma once
 
 #include <memory>
@@ -42,8 +44,11 @@ class CudaDecoderModel final : public model::ModelRunner {
   // Picks on the GPU; only the picks (and their logprobs) come back.
   std::vector<sampling::SampledToken> sample(std::span<const sampling::SamplingRow> rows) override;
   // Copies a block of cache group `group` in the group's layers: K/V, and a block_topk layer's
-  // key bounds with them.
+  // key bounds or an evict layer's slot metadata with them.
   void copy_kv_block(int group, int32_t src, int32_t dst) override;
+  // What the latest step's compactions emptied (evict layers; attention/eviction.h): planned on
+  // the host, run on the GPU after the step, in its stream.
+  std::vector<model::CompactedBlocks> compacted_blocks() override;
 
  private:
   struct State;

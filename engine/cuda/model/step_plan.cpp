@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/attention/eviction.h"
+
 namespace strata::cuda {
 namespace {
 
@@ -27,7 +29,7 @@ int pow2_at_least(int n, int floor) {
 }  // namespace
 
 StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-                   std::span<const int32_t> blocks_per_group) {
+                   std::span<const int32_t> blocks_per_group, std::span<const int32_t> evict_budget_blocks) {
   StepPlan plan;
   plan.tokens = static_cast<int>(flat.tokens.size());
   plan.outputs = static_cast<int>(flat.output_rows.size());
@@ -57,12 +59,23 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
   shape.table_width = bucket > 0 ? pow2_at_least(max_blocks, 8) : max_blocks;
   shape.all_outputs = decode;
   shape.max_keys = bucket > 0 ? shape.table_width * block_size : flat.longest;
+  // A sequence some evicting group has compacted reads keys other than all its earlier ones,
+  // which the tensor-core kernel does not take: all its tokens are listed.
+  const auto compacted = [&](const model::BatchSequence& seq) {
+    for (size_t g = 0; g < evict_budget_blocks.size(); ++g) {
+      if (evict_budget_blocks[g] > 0 &&
+          attention::compacted_layout(seq.block_tables[g], evict_budget_blocks[g], block_size).packed_end > 0) {
+        return true;
+      }
+    }
+    return false;
+  };
   if (bucket == 0) {  // prefill tiles aligned to absolute positions, and the one-token sequences
     int32_t first = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       const auto n_i = static_cast<int32_t>(batch[i].tokens.size());
-      if (n_i == 1) {
-        plan.decode_list.push_back(first);
+      if (n_i == 1 || compacted(batch[i])) {
+        for (int32_t j = 0; j < n_i; ++j) plan.decode_list.push_back(first + j);
       } else {
         append_prefill_tiles(static_cast<int32_t>(i), first, batch[i].start_pos, n_i, plan.tiles);
       }
@@ -81,11 +94,35 @@ StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& fla
     }
   }
   shape.completed_blocks = bucket > 0 ? bucket : static_cast<int>(plan.completed_blocks.front().size());
+  const bool evicts = std::ranges::any_of(evict_budget_blocks, [](int32_t b) { return b > 0; });
+  shape.evict_rows = evicts ? shape.table_rows : 0;
+  plan.packed_size = shape.total();
+  for (int g = 0; g < groups && evicts; ++g) {
+    const int32_t budget = evict_budget_blocks[static_cast<size_t>(g)];
+    if (budget == 0) continue;
+    GroupCompactions gc;
+    gc.group = g;
+    gc.keep = budget * block_size;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const model::BatchSequence& seq = batch[i];
+      auto c = attention::plan_compaction(seq.block_tables[static_cast<size_t>(g)], budget, block_size, seq.end(),
+                                          seq.prompt_end());
+      if (!c) continue;
+      gc.candidates += static_cast<int32_t>(c->candidates());
+      gc.sequences.push_back(static_cast<int32_t>(i));
+      gc.compactions.push_back(std::move(*c));
+    }
+    if (gc.compactions.empty()) continue;
+    gc.rows_at = plan.packed_size;
+    gc.candidates_at = gc.rows_at + gc.compactions.size() * (sizeof(CompactionRow) / sizeof(int32_t));
+    plan.packed_size = gc.candidates_at + static_cast<size_t>(gc.candidates);
+    plan.compactions.push_back(std::move(gc));
+  }
   return plan;
 }
 
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               std::span<const int32_t> scratch_blocks, int32_t* out) {
+               std::span<const int32_t> scratch_blocks, int32_t* out, std::span<const int32_t> evict_budget_blocks) {
   const StepShape& shape = plan.shape;
   std::fill(out, out + shape.total(), 0);
   for (int t = 0; t < shape.tokens; ++t) {
@@ -125,6 +162,39 @@ void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const mod
       if (r >= static_cast<int>(batch.size())) continue;
       const auto& table = batch[static_cast<size_t>(r)].block_tables[static_cast<size_t>(g)];
       std::ranges::transform(table, row, [scratch](int32_t id) { return id < 0 ? scratch : id; });  // -1: released
+    }
+  }
+  for (int g = 0; g < shape.groups && shape.evict_rows > 0; ++g) {
+    const int32_t budget = evict_budget_blocks[static_cast<size_t>(g)];
+    if (budget == 0) continue;
+    auto* rows = reinterpret_cast<EvictRow*>(out + shape.evict_rows_of(g));
+    int32_t first = 0;
+    for (size_t r = 0; r < batch.size(); ++r) {
+      const model::BatchSequence& seq = batch[r];
+      const attention::CompactedLayout layout =
+          attention::compacted_layout(seq.block_tables[static_cast<size_t>(g)], budget, block_size);
+      const auto n = static_cast<int32_t>(seq.tokens.size());
+      rows[r] = EvictRow{static_cast<int32_t>(layout.packed_end), static_cast<int32_t>(layout.natural_begin),
+                         static_cast<int32_t>(seq.prompt_end()), first, n};
+      first += n;
+    }
+  }
+  for (const GroupCompactions& gc : plan.compactions) {
+    auto* rows = reinterpret_cast<CompactionRow*>(out + gc.rows_at);
+    int32_t* candidates = out + gc.candidates_at;
+    int32_t first = 0;
+    for (size_t ci = 0; ci < gc.compactions.size(); ++ci) {
+      const attention::Compaction& c = gc.compactions[ci];
+      const model::BatchSequence& seq = batch[static_cast<size_t>(gc.sequences[ci])];
+      const auto table = seq.block_tables[static_cast<size_t>(gc.group)];
+      const auto n = static_cast<int32_t>(c.candidates());
+      for (int32_t i = 0; i < n; ++i) {
+        const int64_t slot = c.slot(i);
+        candidates[first + i] = table[static_cast<size_t>(slot / block_size)] * block_size + static_cast<int32_t>(slot % block_size);
+      }
+      rows[ci] = CompactionRow{first, n, static_cast<int32_t>(seq.end()), static_cast<int32_t>(seq.prompt_end()),
+                               c.first() ? 1 : 0};
+      first += n;
     }
   }
 }

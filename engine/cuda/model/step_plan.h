@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "engine/attention/eviction.h"
+#include "engine/cuda/eviction_inputs.h"
 #include "engine/cuda/prefill_tile.h"
 #include "engine/model/forward_batch.h"
 
@@ -23,10 +25,13 @@ struct StepShape {
   int max_keys = 0;          // keys of the token that sees the most (a bound, for a graph)
   bool all_outputs = false;  // every token is an output row, in order (no gather)
   int prefill_tiles = 0;     // tensor-core attention tiles (sequences with more than one new token)
-  int listed_decodes = 0;    // tokens of one-token sequences, listed for the split-KV attention
+  int listed_decodes = 0;    // tokens of one-token sequences (and every token of a sequence an
+                             // evicting group has compacted), listed for the split-KV attention
                              // (0 in a graph step: there every token is one, and none is listed)
   int completed_blocks = 0;  // per group, cache blocks whose last slot the step writes (block_topk's
                              // bounds); a graph step has one entry per token, the scratch block as padding
+  int evict_rows = 0;        // per group, EvictRows (one per table row) when the model has an evicting
+                             // group, else 0; zeros for the other groups and for padding rows
 
   // Offsets (int32 elements) of the inputs packed into one buffer; a token's cache row (slot)
   // and its sequence's block table differ per group.
@@ -43,11 +48,28 @@ struct StepShape {
   size_t completed(int group) const {
     return decode_list() + static_cast<size_t>(listed_decodes) + static_cast<size_t>(group) * completed_blocks;
   }
-  size_t total() const { return completed(groups); }
+  size_t evict_rows_of(int group) const {
+    return completed(groups) + static_cast<size_t>(group) * evict_rows * (sizeof(EvictRow) / sizeof(int32_t));
+  }
+  size_t total() const { return evict_rows_of(groups); }
+};
+
+// The compactions of one evicting group at the end of a step (attention::plan_compaction of each
+// sequence), and where their inputs sit in the packed buffer, after StepShape::total(): a
+// CompactionRow each, then every candidate's cache slot.
+struct GroupCompactions {
+  int group = 0;
+  int32_t keep = 0;                      // the group's budget in slots: what each keeps per KV head
+  std::vector<int32_t> sequences;        // batch index of each compaction
+  std::vector<attention::Compaction> compactions;
+  int32_t candidates = 0;                // of all of them
+  size_t rows_at = 0, candidates_at = 0;  // offsets into the packed inputs (int32 elements)
 };
 
 struct StepPlan {
   StepShape shape;
+  std::vector<GroupCompactions> compactions;  // evicting groups that compact in this step
+  size_t packed_size = 0;                     // int32 elements of inputs: shape.total() and the compactions'
   int graph_bucket = 0;  // the decode graph's batch bucket; 0 = the step runs without a graph
   int tokens = 0;        // real query tokens (before padding)
   int outputs = 0;       // real logits rows
@@ -59,16 +81,18 @@ struct StepPlan {
 };
 
 // Plans a step of `batch` (already checked and flattened into `flat`) over KV cache groups of
-// blocks_per_group[g] blocks, block_tables[g] holding group g's table (paged_kv or window_kv:
-// the CUDA model runs no other kind). Throws std::invalid_argument for a block id outside [0,
-// blocks_per_group[g]) other than -1 (a block a window released).
+// blocks_per_group[g] blocks, block_tables[g] holding group g's table (paged_kv, window_kv or
+// evicting_kv: the CUDA model runs no other kind). evict_budget_blocks[g] is an evicting group's
+// budget in blocks, 0 for the other kinds; empty: no group evicts. Throws std::invalid_argument
+// for a block id outside [0, blocks_per_group[g]) other than -1 (a block a window released or a
+// compaction emptied).
 StepPlan plan_step(const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-                   std::span<const int32_t> blocks_per_group);
+                   std::span<const int32_t> blocks_per_group, std::span<const int32_t> evict_budget_blocks = {});
 
-// Writes the plan's inputs into out[0, plan.shape.total()). Group g's scratch block is
+// Writes the plan's inputs into out[0, plan.packed_size). Group g's scratch block is
 // scratch_blocks[g]: padding rows of a graph step use one key there, and released table entries
 // point there (no query reads them: they lie outside every window).
 void pack_step(const StepPlan& plan, const model::ForwardBatch& batch, const model::FlatBatch& flat, int32_t block_size,
-               std::span<const int32_t> scratch_blocks, int32_t* out);
+               std::span<const int32_t> scratch_blocks, int32_t* out, std::span<const int32_t> evict_budget_blocks = {});
 
 }  // namespace strata::cuda
