@@ -97,8 +97,9 @@ void rope_kv_write(float* qkv, const int32_t* positions, const int32_t* slots, u
 }
 
 int attention_splits(int max_keys) {
-  const int chunk = kernels::split_chunk(std::max(max_keys, 1));
-  return (std::max(max_keys, 1) + chunk - 1) / chunk;
+  // Every row of up to max_keys keys fits: a shorter row's chunk may be smaller (8,192 keys take
+  // 32 chunks of 256, 8,193 take 17 of 512), so past 32 chunks of 256 the grid has all 32.
+  return std::min(kernels::kMaxSplits, (std::max(max_keys, 1) + kernels::kSplitKeys - 1) / kernels::kSplitKeys);
 }
 
 size_t paged_attention_workspace(const PagedAttentionShape& s) {

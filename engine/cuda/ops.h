@@ -66,7 +66,8 @@ struct PageLists {
   int stride = 0;
   attention::PageBudget budget;
 };
-// Key splits the grid has for rows of up to max_keys keys (256 keys a split, at most 32).
+// Key splits the grid has for rows of up to max_keys keys: as many as the row that needs the
+// most (256 keys a split, at most 32; a row's splits past its keys are empty).
 int attention_splits(int max_keys);
 // Floats of workspace paged_attention needs for `shape` (0 with one split).
 size_t paged_attention_workspace(const PagedAttentionShape& shape);

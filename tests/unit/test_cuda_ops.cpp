@@ -271,7 +271,9 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
   for (int head_dim : {64, 128, 256}) {
     for (auto [n_heads, n_kv_heads] : {std::pair{8, 8}, std::pair{9, 3}, std::pair{8, 2}, std::pair{8, 1}}) {
       for (int block_size : {1, 16, 32}) {
-        const std::vector<int> lengths = {1, 5, 33, 130, 300, 4500, 9000};  // keys of each sequence
+        // Keys of each sequence; 4,700 keys take 19 splits of 256, more than the 18 of 512 that
+        // 9,000 take: the grid must hold the most any row takes.
+        const std::vector<int> lengths = {1, 5, 33, 130, 300, 4700, 9000};
         const int longest = lengths.back();
         const size_t row = static_cast<size_t>(n_kv_heads) * head_dim;
         const PagedCase c = paged_case(lengths, block_size, row);
@@ -323,8 +325,8 @@ TEST_F(CudaOps, PagedAttentionMatchesCpuAcrossPagesRaggedLengthsGqaAndSplits) {
         };
         std::vector<int32_t> all_rows(tokens);
         std::iota(all_rows.begin(), all_rows.end(), 0);
-        // Split-KV: all tokens together (18 splits), then the first 9 (2 splits), then the first 7
-        // (one); each token's bits must not change.
+        // Split-KV: all tokens together (a grid of 32 splits), then the first 9 and the first 7
+        // (one split: at most 129 keys); each token's bits must not change.
         std::vector<std::vector<uint16_t>> outputs;
         for (int n_tokens : {tokens, 9, 7}) {
           const int max_keys = *std::max_element(token_keys.begin(), token_keys.begin() + n_tokens);
