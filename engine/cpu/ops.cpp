@@ -178,6 +178,45 @@ void lane_axpy_f16(float p, const uint16_t* v, float* lane, int n) {
   for (; d < n; ++d) lane[d] += p * fp16_value(v[d]);
 }
 
+#ifdef STRATA_AVX2
+// lanes[l][d0, d0 + 8N) = the sum over the read keys t = l (mod 16), ascending, of
+// round_to_fp16(weights[t]) * v_t[d0, d0 + 8N): lane_axpy_f16's operations in its order, one
+// lane at a time so the 8N accumulators stay in registers.
+template <int N>
+void accumulate_lane_dims(const PagedKvView& v, std::span<const attention::KeyRange> keys, int64_t head_offset, int d0,
+                          const float* weights, float (&lanes)[kLanes][kMaxHeadDim]) {
+  for (int64_t l = 0; l < kLanes; ++l) {
+    __m256 acc[N];
+    for (int j = 0; j < N; ++j) acc[j] = _mm256_setzero_ps();
+    for (const attention::KeyRange& range : keys) {
+      for (int64_t t = range.begin + ((l - range.begin) % kLanes + kLanes) % kLanes; t < range.end; t += kLanes) {
+        const __m256 p = _mm256_set1_ps(round_to_fp16(weights[t]));
+        const uint16_t* row = v.row(t) + head_offset + d0;
+        for (int j = 0; j < N; ++j) acc[j] = _mm256_fmadd_ps(p, load_fp16x8(row + 8 * j), acc[j]);
+      }
+    }
+    for (int j = 0; j < N; ++j) _mm256_storeu_ps(lanes[l] + d0 + 8 * j, acc[j]);
+  }
+}
+
+// Every lane of every dimension (head_dim % 8 == 0), up to 64 dimensions at a time.
+void accumulate_lanes(const PagedKvView& v, std::span<const attention::KeyRange> keys, int64_t head_offset, int head_dim,
+                      const float* weights, float (&lanes)[kLanes][kMaxHeadDim]) {
+  for (int d0 = 0; d0 < head_dim; d0 += 64) {
+    switch (std::min(64, head_dim - d0) / 8) {
+      case 1: accumulate_lane_dims<1>(v, keys, head_offset, d0, weights, lanes); break;
+      case 2: accumulate_lane_dims<2>(v, keys, head_offset, d0, weights, lanes); break;
+      case 3: accumulate_lane_dims<3>(v, keys, head_offset, d0, weights, lanes); break;
+      case 4: accumulate_lane_dims<4>(v, keys, head_offset, d0, weights, lanes); break;
+      case 5: accumulate_lane_dims<5>(v, keys, head_offset, d0, weights, lanes); break;
+      case 6: accumulate_lane_dims<6>(v, keys, head_offset, d0, weights, lanes); break;
+      case 7: accumulate_lane_dims<7>(v, keys, head_offset, d0, weights, lanes); break;
+      default: accumulate_lane_dims<8>(v, keys, head_offset, d0, weights, lanes); break;
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView& v,
@@ -202,11 +241,12 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
   float max_score = -INFINITY;
   auto score = [&](int64_t t, float dot) {
     scores[t] = dot * scale;
-    max_score = std::fmax(max_score, scores[t]);
+    max_score = std::max(max_score, scores[t]);
   };
   auto score_one = [&](int64_t t) { score(t, lane_dot_f16(k.row(t) + head_offset, q_rounded, head_dim)); };
 #ifdef STRATA_AVX2
   if (head_dim % kLanes == 0) {  // eight keys at a time, the last few one by one
+    __m256 max_v = _mm256_set1_ps(-INFINITY);
     int64_t batch[8];
     const uint16_t* rows[8];
     float dots[8];
@@ -216,18 +256,41 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
       rows[batched] = k.row(t) + head_offset;
       if (++batched < 8) return;
       lane_dots_f16x8(rows, q_rounded, head_dim, dots);
-      for (int j = 0; j < 8; ++j) score(batch[j], dots[j]);
+      const __m256 scaled = _mm256_mul_ps(_mm256_loadu_ps(dots), _mm256_set1_ps(scale));
+      max_v = _mm256_max_ps(max_v, scaled);
+      _mm256_storeu_ps(dots, scaled);
+      for (int j = 0; j < 8; ++j) scores[batch[j]] = dots[j];
       batched = 0;
     });
     for (int j = 0; j < batched; ++j) score_one(batch[j]);
+    float maxima[8];
+    _mm256_storeu_ps(maxima, max_v);
+    for (const float m : maxima) max_score = std::max(max_score, m);
   } else {
     for_each_key(score_one);
   }
 #else
   for_each_key(score_one);
 #endif
-  // Softmax: exponentials summed per block of 16 lanes, blocks holding a read key accumulated
-  // in double.
+  // Softmax: the exponentials, eight aligned keys at a time through one routine (keys of a group
+  // outside the range masked off, never read or written), so a key's value does not depend on
+  // how the ranges fall; then summed per block of 16 lanes, blocks holding a read key
+  // accumulated in double.
+#ifdef STRATA_AVX2
+  const __m256 max_v = _mm256_set1_ps(max_score);
+  for (const attention::KeyRange& range : keys) {
+    const __m256i begin = _mm256_set1_epi32(static_cast<int32_t>(range.begin) - 1);
+    const __m256i end = _mm256_set1_epi32(static_cast<int32_t>(range.end));
+    for (int64_t g = range.begin & ~int64_t{7}; g < range.end; g += 8) {
+      const __m256i t = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(g)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(t, begin), _mm256_cmpgt_epi32(end, t));
+      const __m256 x = _mm256_maskload_ps(scores + g, inside);
+      _mm256_maskstore_ps(scores + g, inside, exp_nonpositive(_mm256_sub_ps(x, max_v)));
+    }
+  }
+#else
+  for_each_key([&](int64_t t) { scores[t] = exp_nonpositive(scores[t] - max_score); });
+#endif
   double sum = 0.0;
   float lane[kLanes] = {};
   int64_t block = -1;  // the block of 16 keys whose exponentials `lane` holds
@@ -237,19 +300,22 @@ void attention_one_query(const float* q, const PagedKvView& k, const PagedKvView
       std::fill(lane, lane + kLanes, 0.0f);
       block = t / kLanes;
     }
-    scores[t] = std::exp(scores[t] - max_score);
     lane[t % kLanes] = scores[t];
   });
   if (block >= 0) sum += fold_lanes(lane);
   const float inv_sum = static_cast<float>(1.0 / sum);
   // out[d] = sum_t p_t * v_t[d], with p rounded to fp16 and key t in lane t % 16.
   float lanes[kLanes][kMaxHeadDim];
-  for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
-  for_each_key([&](int64_t t) {
-    scores[t] *= inv_sum;
-    const float p = round_to_fp16(scores[t]);
-    lane_axpy_f16(p, v.row(t) + head_offset, lanes[t % kLanes], head_dim);
-  });
+  for_each_key([&](int64_t t) { scores[t] *= inv_sum; });
+#ifdef STRATA_AVX2
+  if (head_dim % 8 == 0) {
+    accumulate_lanes(v, keys, head_offset, head_dim, scores, lanes);
+  } else
+#endif
+  {
+    for (int64_t l = 0; l < kLanes; ++l) std::fill(lanes[l], lanes[l] + head_dim, 0.0f);
+    for_each_key([&](int64_t t) { lane_axpy_f16(round_to_fp16(scores[t]), v.row(t) + head_offset, lanes[t % kLanes], head_dim); });
+  }
   float* oh = out + static_cast<int64_t>(head) * head_dim;
   for (int d = 0; d < head_dim; ++d) {
     float column[kLanes];

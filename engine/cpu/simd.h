@@ -3,6 +3,7 @@
 // every kernel also has a portable scalar path with the same rounding.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -42,6 +43,26 @@ inline __m256i dot_u8_i8_weighted(__m256i u, __m256i s, __m256i weights) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), weights);
 }
 
+// exp(x) for the softmax's x <= 0, within 2 ulp of std::exp (Cephes' range reduction by ln 2
+// and degree-5 polynomial); x <= -88 (a masked key's -inf among them) gives exactly 0.
+inline __m256 exp_nonpositive(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  // 2^n through the exponent field: n = -127 (x <= -88) makes a zero scale.
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
+}
+
 inline int32_t hsum_i32(__m256i v) {
   __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   x = _mm_add_epi32(x, _mm_unpackhi_epi64(x, x));
@@ -66,6 +87,25 @@ inline float round_to_fp16(float x) {
   return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
 #else
   return fp16_to_f32(f32_to_fp16(x));
+#endif
+}
+
+// exp_nonpositive for one value: the vector routine's operations in scalar form (fused
+// multiply-adds and rounding alike), so the scalar build keeps the same formula.
+inline float exp_nonpositive(float x) {
+#ifdef STRATA_AVX2
+  return _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(x)));
+#else
+  x = std::fmax(x, -88.0f);
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = std::fma(-n, 0.693359375f, x);
+  r = std::fma(-n, -2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  for (const float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f}) {
+    p = std::fma(p, r, c);
+  }
+  const float y = std::fma(p * r, r, r) + 1.0f;
+  return n <= -127.0f ? 0.0f : std::ldexp(y, static_cast<int>(n));
 #endif
 }
 

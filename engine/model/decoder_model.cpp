@@ -207,7 +207,7 @@ std::vector<float> DecoderModel::forward(const ForwardBatch& batch, CpuKvCache& 
                                    store.v_view(layer_in_group, table), keys, head, c.n_heads, c.n_kv_heads, c.head_dim,
                                    score_scale, scores.data(), attn.data() + t * q_dim);
         }
-      });
+      }, cpu::kUnevenChunksPerThread);
     }
     if (features.attention_output_gate) {
       for (size_t i = 0; i < attn.size(); ++i) attn[i] *= 1.0f / (1.0f + std::exp(-attn_gate[i]));

@@ -49,7 +49,7 @@ void evicting_attention(const ForwardBatch& batch, const FlatBatch& flat, size_t
         }
       }
     }
-  });
+  }, cpu::kUnevenChunksPerThread);
 }
 
 namespace {

@@ -34,7 +34,7 @@ StepPageSelection::StepPageSelection(const attention::PageBudget& budget, const 
       counts_[static_cast<size_t>(item)] = attention::select_pages(
           budget, visible, score_of, pages_.data() + item * most_pages_, ranked_scores.data());
     }
-  });
+  }, cpu::kUnevenChunksPerThread);
 }
 
 size_t page_key_ranges(std::span<const int32_t> pages, int32_t block_size, int64_t end, attention::KeyRange* ranges) {
