@@ -1,5 +1,6 @@
 #include "engine/cpu/quant_dot.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -138,17 +139,44 @@ void quantize_row_q8(const float* x, BlockQ8* y, int64_t n) {
   for (int64_t b = 0; b < n / kQ8Block; ++b) {
     const float* xb = x + b * kQ8Block;
     float amax = 0.0f;
-    for (int j = 0; j < kQ8Block; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
-    float d = amax / 127.0f;
-    float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < kQ8Block; ++j) {
-      int q = static_cast<int>(std::nearbyint(xb[j] * inv));
-      y[b].qs[j] = static_cast<int8_t>(q);
-      sum += q;
+#ifdef STRATA_AVX2
+    // The same maximum, products and round-to-nearest-even as the scalar loops (exact integer
+    // sum), so the same bits.
+    __m256 v[kQ8Block / 8], vmax = _mm256_setzero_ps();
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int i = 0; i < kQ8Block / 8; ++i) {
+      v[i] = _mm256_loadu_ps(xb + 8 * i);
+      vmax = _mm256_max_ps(vmax, _mm256_and_ps(v[i], magnitude));
     }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmax);
+    for (const float m : lanes) amax = std::max(amax, m);
+    const float d = amax / 127.0f;
+    const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    __m256i q[kQ8Block / 8], sum = _mm256_setzero_si256();
+    for (int i = 0; i < kQ8Block / 8; ++i) {
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      sum = _mm256_add_epi32(sum, q[i]);
+    }
+    static_assert(kQ8Block == 32, "four vectors of int32 pack into one of int8");
+    // packs interleave 128-bit halves; the permute puts the 32 bytes back in order.
+    const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs),
+                        _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const int total = hsum_i32(sum);
+#else
+    for (int j = 0; j < kQ8Block; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float inv = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int total = 0;
+    for (int j = 0; j < kQ8Block; ++j) {
+      const int q = static_cast<int>(std::nearbyint(xb[j] * inv));
+      y[b].qs[j] = static_cast<int8_t>(q);
+      total += q;
+    }
+#endif
     y[b].d = round_to_fp16(d);
-    y[b].s = round_to_fp16(d * static_cast<float>(sum));
+    y[b].s = round_to_fp16(d * static_cast<float>(total));
   }
 }
 
