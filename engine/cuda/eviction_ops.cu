@@ -23,7 +23,7 @@ void check_grid(int compactions, int n_layers, const char* what) {
 void accumulate_key_scores(const float* q, const uint16_t* k_cache_fp16, const float* lse, const int32_t* block_tables,
                            const int32_t* positions, const EvictRow* rows, int n_rows, int32_t* slot_positions,
                            float* slot_scores, const PagedAttentionShape& s, const attention::EvictionPlan& plan,
-                           cudaStream_t stream) {
+                           bool prompts, cudaStream_t stream) {
   if (n_rows <= 0) return;
   if (s.n_heads % s.n_kv_heads != 0) throw std::invalid_argument("accumulate_key_scores: n_heads % n_kv_heads != 0");
   if (n_rows > 65535) throw std::invalid_argument("accumulate_key_scores: more than 65535 rows");
@@ -36,8 +36,10 @@ void accumulate_key_scores(const float* q, const uint16_t* k_cache_fp16, const f
                   static_cast<unsigned>(n_rows));
   with_head_dim(s.head_dim, "accumulate_key_scores", [&](auto head_dim) {
     with_group(s.n_heads / s.n_kv_heads, "accumulate_key_scores", [&](auto group) {
-      kernels::launch_dependent(kernels::accumulate_key_scores<head_dim.value, group.value>, grid, kernels::kScoreThreads, 0,
-                                stream, args);
+      constexpr int kPrompt = kernels::kPromptQueries<head_dim.value, group.value>;
+      kernels::launch_dependent(prompts ? kernels::accumulate_key_scores<head_dim.value, group.value, kPrompt>
+                                        : kernels::accumulate_key_scores<head_dim.value, group.value, 1>,
+                                grid, kernels::kScoreThreads, 0, stream, args);
     });
   });
   launched("accumulate_key_scores");

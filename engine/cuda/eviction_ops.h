@@ -17,11 +17,12 @@ namespace strata::cuda {
 // softmax weights the scoring queries of `rows` (n_rows of them, padding rows included;
 // attention::scores_query under `plan`) give it, summed over the KV head's query heads; the keys
 // the step wrote start at 0 and get their positions. shape.max_keys bounds a row's keys. head_dim
-// 64, 128 or 256.
+// 64, 128 or 256. prompts: some row has more than one token (the kernel then loads several
+// queries per barrier; decode steps keep the one-query instance).
 void accumulate_key_scores(const float* q, const uint16_t* k_cache_fp16, const float* lse, const int32_t* block_tables,
                            const int32_t* positions, const EvictRow* rows, int n_rows, int32_t* slot_positions,
                            float* slot_scores, const PagedAttentionShape& shape, const attention::EvictionPlan& plan,
-                           cudaStream_t stream);
+                           bool prompts, cudaStream_t stream);
 
 // The compactions of n_layers layers of a cache group (`layers`, a device array) at once:
 // attention::choose_kept per (layer, row of `rows`, KV head), the row's candidates being entries

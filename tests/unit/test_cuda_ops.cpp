@@ -695,14 +695,18 @@ TEST_F(CudaOps, EvictAttentionKeyScoresAndCompactionMatchTheDefinition) {
             }
           }
         }
-        DeviceArray<float> d_scores(initial_scores);
-        DeviceArray<int32_t> d_slot_positions(initial_positions);
-        accumulate_key_scores(d_q.get(), d_k.get(), d_lse.get(), d_tables.get(), d_positions.get(), d_rows.get(), 2,
-                              d_slot_positions.get(), d_scores.get(), shape, plan, nullptr);
-        sync();
-        const auto got = d_scores.download();
-        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4 * (1.0 + std::abs(want[i]))) << "slot " << i / n_kv_heads;
-        EXPECT_EQ(d_slot_positions.download(), want_positions);
+        for (bool prompts : {true, false}) {  // several queries a barrier, or one (the decode instance)
+          DeviceArray<float> d_scores(initial_scores);
+          DeviceArray<int32_t> d_slot_positions(initial_positions);
+          accumulate_key_scores(d_q.get(), d_k.get(), d_lse.get(), d_tables.get(), d_positions.get(), d_rows.get(), 2,
+                                d_slot_positions.get(), d_scores.get(), shape, plan, prompts, nullptr);
+          sync();
+          const auto got = d_scores.download();
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_NEAR(got[i], want[i], 1e-4 * (1.0 + std::abs(want[i]))) << "slot " << i / n_kv_heads << (prompts ? " (prompts)" : "");
+          }
+          EXPECT_EQ(d_slot_positions.download(), want_positions);
+        }
       }
     }
   }

@@ -349,7 +349,7 @@ void CudaDecoderModel::step(const model::ForwardBatch& batch) {
         prefill_attention(qkv, k_cache, v_cache, tables, prefill_tiles, step.prefill_tiles, attn, lse, attention, s.stream);
         accumulate_key_scores(qkv, k_cache, lse, tables, positions, rows, step.evict_rows,
                               s.slot_positions[static_cast<size_t>(li)].get(), s.slot_scores[static_cast<size_t>(li)].get(),
-                              attention, *eviction, s.stream);
+                              attention, *eviction, plan.tokens > static_cast<int>(batch.size()), s.stream);
       } else if (const auto& budget = s.page_budgets[static_cast<size_t>(li)]) {
         PageSelectionShape layer_selection = selection;
         layer_selection.budget = *budget;
