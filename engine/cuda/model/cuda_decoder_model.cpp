@@ -69,8 +69,8 @@ struct CudaDecoderModel::State {
   std::vector<std::optional<attention::PageBudget>> page_budgets;
   std::vector<DeviceArray<uint16_t>> bounds;
   // block_topk: per layer the slot of page_lists its selection is in (-1: other backends); a
-  // layer reusing another's choice (TidalDecode) reads its source's slot. A chosen layer keeps a
-  // slot of its own, which no later layer overwrites; the others share slot 0.
+  // layer reusing another's choice (TidalDecode) reads its source's slot. A layer whose choice
+  // is reused keeps a slot of its own, which no later layer overwrites; the others share slot 0.
   std::vector<int> selection_slot;
   int selection_slots = 0;
   // evict: per group its budget in blocks (0: other kinds) and its layers for the compaction
