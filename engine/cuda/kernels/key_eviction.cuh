@@ -40,8 +40,8 @@ struct KeyScoreArgs {
 constexpr int kScoreThreads = 256;
 
 // The queries whose q a block holds in shared memory at once: one for decode steps; several for
-// steps with prompts, so a block meets at a barrier once per that many queries (8 KiB of q at
-// least a query). Decode keeps its own instance: the larger arrays cost its steps 3.6% (SmolLM2).
+// steps with prompts, so a block meets at a barrier once per that many queries (32 KiB of q at
+// most). Decode keeps its own instance: the larger arrays cost its steps 3.6% (SmolLM2).
 template <int kHeadDim, int kGroup>
 constexpr int kPromptQueries = kGroup * kHeadDim > 1024 ? 4 : 8;
 
