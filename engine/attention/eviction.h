@@ -71,7 +71,8 @@ std::vector<int32_t> select_kept(const EvictionPlan& plan, std::span<const int32
 
 // One (layer, KV head)'s choice at compaction `c`, from its candidates' positions and scores in
 // candidate order: select_kept's candidates, `scores` becoming what they keep (SnapKV's max-pooled
-// at a sequence's first compaction). The CPU and CUDA models both compact by it.
+// at a sequence's first compaction). The CPU model compacts by it; the CUDA kernel
+// (choose_kept_slots) follows the same rule and is tested against it.
 std::vector<int32_t> choose_kept(const EvictionPlan& plan, const Compaction& c, std::span<const int32_t> positions,
                                  std::vector<float>& scores, int64_t tokens_end, int64_t prompt_end);
 

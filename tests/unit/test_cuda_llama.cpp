@@ -597,7 +597,7 @@ TEST_F(CudaLlama, SchedulerUnderSinkWindowMatchesAloneAndReleasesPages) {
 // sequence's chunk, as a recompute after preemption runs: the split-KV kernel over its kept
 // keys), each side compacting its own cache
 // from its first decode step on (SoloSequence releases what a compaction empties, as kvcache
-// would). Both choose by attention::choose_kept, but each scores with its own rounding (and the GPU
+// would). Both choose by attention::choose_kept's rule, but each scores with its own rounding (and the GPU
 // from bf16 weights), so a key whose score nearly ties the last one kept may stay on one side
 // only: the logits are compared by argmax agreement, past the first 3 pages.
 class CudaEvict : public LayoutCaseTest {};
